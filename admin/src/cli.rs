@@ -1,0 +1,428 @@
+//! The command line: one binary for every role (`serve`, `migrate`, `import`, `user`, `codes`).
+//! Tables (CSV) go to standard output or `--out FILE`; logs and progress go to standard error.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use gridline_shared::domain::{AreaLevel, StaffRole};
+use gridline_shared::{Db, areas, import, members, roster, staff};
+use rust_i18n::t;
+
+use crate::app::Application;
+use crate::config::Settings;
+
+/// Exit code when an import skipped bad rows (the good ones were imported).
+pub const EXIT_BAD_ROWS: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gridline",
+    version,
+    about = "Gridline: micro-grid governance — Telegram bot and web panel"
+)]
+pub struct Cli {
+    /// Settings file (TOML). Default: gridline.toml in the working directory, if present.
+    #[arg(long, global = true, env = "GRIDLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Language of messages: zh-CN or en.
+    #[arg(long, global = true, env = "GRIDLINE_LANG", default_value = "zh-CN")]
+    pub lang: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the panel, the bot and the delivery worker (all by default).
+    Serve(ServeArgs),
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Import data.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Manage staff users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print the bind codes (CSV: name, phone, area, code, deep link, bound).
+    Codes(CodesArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Do not serve the web panel.
+    #[arg(long)]
+    pub no_panel: bool,
+    /// Do not run the Telegram bot.
+    #[arg(long)]
+    pub no_bot: bool,
+    /// Do not run the delivery worker.
+    #[arg(long)]
+    pub no_worker: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import a roster (CSV in UTF-8 or GBK, or XLSX; Chinese or English headers). Idempotent:
+    /// members are keyed by phone number.
+    Roster {
+        file: PathBuf,
+        /// Only accept rows inside this area (names below the county joined by '/').
+        #[arg(long)]
+        area: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a staff user; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// county-admin, town-admin, secretary or viewer.
+        #[arg(long, value_parser = parse_role)]
+        role: StaffRole,
+        /// Scope: area names below the county joined by '/', e.g. 晋原街道/长乐社区. None: the whole county.
+        #[arg(long)]
+        area: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CodesArgs {
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Only this area (names below the county joined by '/').
+    #[arg(long)]
+    pub area: Option<String>,
+}
+
+fn parse_role(s: &str) -> Result<StaffRole, String> {
+    StaffRole::parse(s.trim()).ok_or_else(|| {
+        format!("unknown role {s:?}; use one of: county-admin, town-admin, secretary, viewer")
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    Core(#[from] gridline_shared::CoreError),
+    #[error("{0}")]
+    Message(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("csv: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+impl CliError {
+    pub fn is_broken_pipe(&self) -> bool {
+        let io = match self {
+            CliError::Io(e) => Some(e),
+            CliError::Csv(e) => match e.kind() {
+                csv::ErrorKind::Io(e) => Some(e),
+                _ => None,
+            },
+            _ => None,
+        };
+        io.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let locale = if cli.lang.starts_with("en") {
+        "en"
+    } else {
+        "zh-CN"
+    };
+    let settings = Arc::new(Settings::load(cli.config.as_deref())?);
+    match cli.command {
+        Command::Serve(args) => serve(settings, args, locale).await,
+        Command::Migrate => {
+            let db = open(&settings).await?;
+            eprintln!(
+                "{}",
+                t!(
+                    "cli.migrated",
+                    locale = locale,
+                    url = gridline_shared::db::redact(&settings.database_url)
+                )
+            );
+            db.close().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(ImportCommand::Roster { file, area }) => {
+            import_roster(&settings, &file, area.as_deref(), locale).await
+        }
+        Command::User(UserCommand::Add {
+            username,
+            role,
+            area,
+        }) => user_add(&settings, &username, role, area.as_deref(), locale).await,
+        Command::Codes(args) => codes(&settings, args, locale).await,
+    }
+}
+
+/// Connects, migrates, and makes sure the county root and default categories exist.
+pub async fn open(settings: &Settings) -> Result<Db, CliError> {
+    let db = Db::connect(&settings.database_url).await?;
+    gridline_shared::prepare(&db, &settings.county_name).await?;
+    Ok(db)
+}
+
+async fn serve(
+    settings: Arc<Settings>,
+    args: ServeArgs,
+    locale: &str,
+) -> Result<ExitCode, CliError> {
+    let db = open(&settings).await?;
+    ensure_first_admin(&db, locale).await?;
+    if settings.telegram_token.is_some() && !args.no_bot {
+        tracing::warn!("{}", t!("cli.bot_later", locale = locale));
+    }
+    if args.no_panel {
+        // Nothing else runs in this build yet: wait for a signal so the role can be supervised.
+        shutdown_signal().await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let app = Application::build(settings.clone(), db.clone()).await?;
+    let addr = app.local_addr()?;
+    eprintln!("{}", t!("cli.listening", locale = locale, addr = addr));
+    app.run_until(shutdown_signal()).await?;
+    db.close().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// On an empty database, creates `admin` (county admin) and prints its password once.
+async fn ensure_first_admin(db: &Db, locale: &str) -> Result<(), CliError> {
+    use gridline_shared::entity::staff_user;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let txn = db.write().await?;
+    if staff_user::Entity::find().count(&*txn).await? > 0 {
+        return Ok(());
+    }
+    let root = areas::find_root(&*txn)
+        .await?
+        .ok_or(gridline_shared::CoreError::NotFound)?;
+    let password = staff::generate_password();
+    staff::create(&*txn, "admin", &password, StaffRole::CountyAdmin, &root).await?;
+    txn.commit().await?;
+    eprintln!(
+        "\n{}\n",
+        t!("cli.first_admin", locale = locale, password = password)
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn import_roster(
+    settings: &Settings,
+    file: &Path,
+    area: Option<&str>,
+    locale: &str,
+) -> Result<ExitCode, CliError> {
+    let bytes = std::fs::read(file).map_err(|e| {
+        CliError::Message(
+            t!(
+                "cli.read_failed",
+                locale = locale,
+                path = file.display(),
+                reason = e
+            )
+            .into_owned(),
+        )
+    })?;
+    // Parse before touching the database: a file that is not a roster changes nothing.
+    let parsed = roster::parse_roster(&bytes).map_err(|e| {
+        CliError::Message(
+            t!(
+                "cli.import.failed",
+                locale = locale,
+                reason = e.message(locale)
+            )
+            .into_owned(),
+        )
+    })?;
+    let db = open(settings).await?;
+    let scope = match area {
+        Some(names) => {
+            gridline_shared::Scope::of_area(&areas::resolve_names(db.conn(), names).await?)
+        }
+        None => areas::root_scope(db.conn()).await?,
+    };
+    let bar = progress_bar(parsed.rows.len() as u64, locale);
+    let summary =
+        import::import_roster(&db, &scope, parsed, |done, _| bar.set_position(done as u64)).await?;
+    bar.finish_and_clear();
+
+    let levels = areas::count_by_level(db.conn(), &scope).await?;
+    let at = |l| levels.get(&l).copied().unwrap_or(0);
+    let members_total = members::count_in_scope(db.conn(), &scope).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}",
+        t!("cli.import.done", locale = locale, rows = summary.rows)
+    )?;
+    writeln!(
+        out,
+        "{}",
+        t!(
+            "cli.import.members",
+            locale = locale,
+            new = summary.members_new,
+            updated = summary.members_updated,
+            unchanged = summary.members_unchanged
+        )
+    )?;
+    writeln!(
+        out,
+        "{}",
+        t!(
+            "cli.import.areas_new",
+            locale = locale,
+            towns = summary.new_at(AreaLevel::Town),
+            communities = summary.new_at(AreaLevel::Community),
+            grids = summary.new_at(AreaLevel::Grid),
+            micro = summary.new_at(AreaLevel::MicroGrid)
+        )
+    )?;
+    writeln!(
+        out,
+        "{}",
+        t!(
+            "cli.import.totals",
+            locale = locale,
+            members = members_total,
+            towns = at(AreaLevel::Town),
+            communities = at(AreaLevel::Community),
+            grids = at(AreaLevel::Grid),
+            micro = at(AreaLevel::MicroGrid)
+        )
+    )?;
+    db.close().await?;
+    if summary.has_bad_rows() {
+        let count = summary.bad.len() + summary.out_of_scope_rows.len();
+        eprintln!(
+            "{}",
+            t!("cli.import.bad_rows", locale = locale, count = count)
+        );
+        for bad in &summary.bad {
+            eprintln!("  {}", bad.message(locale));
+        }
+        for row in &summary.out_of_scope_rows {
+            eprintln!(
+                "  {}",
+                t!("cli.import.out_of_scope", locale = locale, row = row)
+            );
+        }
+        return Ok(ExitCode::from(EXIT_BAD_ROWS));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(len: u64, locale: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len}") {
+        bar.set_style(style);
+    }
+    bar.set_message(t!("cli.import.progress", locale = locale).into_owned());
+    bar
+}
+
+async fn user_add(
+    settings: &Settings,
+    username: &str,
+    role: StaffRole,
+    area: Option<&str>,
+    locale: &str,
+) -> Result<ExitCode, CliError> {
+    let mut input = String::new();
+    std::io::stdin().take(4096).read_to_string(&mut input)?;
+    let password = input.lines().next().unwrap_or("").to_owned();
+    if password.is_empty() {
+        return Err(CliError::Message(
+            t!("cli.user.no_password", locale = locale).into_owned(),
+        ));
+    }
+    let db = open(settings).await?;
+    let txn = db.write().await?;
+    let scope_area = areas::resolve_names(&*txn, area.unwrap_or("")).await?;
+    let user = staff::create(&*txn, username, &password, role, &scope_area).await?;
+    txn.commit().await?;
+    eprintln!(
+        "{}",
+        t!(
+            "cli.user.created",
+            locale = locale,
+            username = user.username,
+            role = role.code(),
+            area = scope_area.name
+        )
+    );
+    db.close().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn codes(settings: &Settings, args: CodesArgs, locale: &str) -> Result<ExitCode, CliError> {
+    let db = open(settings).await?;
+    let scope_area = areas::resolve_names(db.conn(), args.area.as_deref().unwrap_or("")).await?;
+    let rows = members::bind_code_sheet(
+        db.conn(),
+        &gridline_shared::Scope::of_area(&scope_area),
+        &settings.bot_username,
+    )
+    .await?;
+    let sink: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(std::fs::File::create(path)?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut w = csv::Writer::from_writer(sink);
+    w.write_record(["name", "phone", "area", "code", "deep_link", "bound"])?;
+    for r in &rows {
+        w.write_record([
+            r.name.as_str(),
+            r.phone.as_str(),
+            r.area.as_str(),
+            r.code.as_str(),
+            r.deep_link.as_str(),
+            if r.bound { "yes" } else { "no" },
+        ])?;
+    }
+    w.flush()?;
+    eprintln!(
+        "{}",
+        t!("cli.codes.written", locale = locale, count = rows.len())
+    );
+    db.close().await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,93 @@
+//! Settings: built-in defaults, then a TOML file, then environment variables.
+//!
+//! | setting | environment | default |
+//! |---|---|---|
+//! | `database_url` | `GRIDLINE_DATABASE_URL` | `sqlite://gridline.db` (in the working directory) |
+//! | `listen` | `GRIDLINE_LISTEN` | `127.0.0.1:8080` |
+//! | `county_name` | `GRIDLINE_COUNTY_NAME` | `大邑县` |
+//! | `bot_username` | `GRIDLINE_BOT_USERNAME` | `gridline_bot` (for deep links until the bot learns its name) |
+//! | `telegram_token` | `TELOXIDE_TOKEN` | none: the bot runs only when set |
+//! | `telegram_api_url` | `GRIDLINE_TELEGRAM_API_URL` | Telegram's own |
+//! | `send_rate` | `GRIDLINE_SEND_RATE` | 30 messages per second |
+
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub database_url: String,
+    pub listen: String,
+    pub county_name: String,
+    pub bot_username: String,
+    /// Never printed.
+    #[serde(skip_serializing)]
+    pub telegram_token: Option<String>,
+    pub telegram_api_url: Option<String>,
+    pub send_rate: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: gridline_shared::db::DEFAULT_DATABASE_URL.to_owned(),
+            listen: "127.0.0.1:8080".to_owned(),
+            county_name: "大邑县".to_owned(),
+            bot_username: "gridline_bot".to_owned(),
+            telegram_token: None,
+            telegram_api_url: None,
+            send_rate: 30.0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Loads the settings. `file` is read if given (it must exist then); otherwise
+    /// `gridline.toml` in the working directory is read if present.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError(format!("{} does not exist", path.display())));
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("gridline.toml")),
+        }
+        figment = figment
+            .merge(Env::prefixed("GRIDLINE_").only(&[
+                "database_url",
+                "listen",
+                "county_name",
+                "bot_username",
+                "telegram_api_url",
+                "send_rate",
+            ]))
+            .merge(
+                Env::raw()
+                    .only(&["TELOXIDE_TOKEN"])
+                    .map(|_| "telegram_token".into()),
+            );
+        let settings: Settings = figment.extract().map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.send_rate.is_finite() && self.send_rate > 0.0) {
+            return Err(ConfigError("send_rate must be a positive number".into()));
+        }
+        if self.county_name.trim().is_empty() {
+            return Err(ConfigError("county_name must not be empty".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+use sea_orm::entity::prelude::*;
+
+/// One message the bot sends on its own initiative, written in the same transaction as the
+/// change that causes it and drained by the delivery worker.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "outbox")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// `report_update`, `task`, `reply`, `notice`, `reminder`.
+    pub kind: String,
+    /// Lower goes first: person-to-person messages before bulk notices.
+    pub priority: i16,
+    pub member_id: Option<i64>,
+    pub chat_id: i64,
+    pub report_id: Option<i64>,
+    pub notice_id: Option<i64>,
+    /// JSON of [`crate::outbox::OutgoingMessage`].
+    pub payload: String,
+    /// At most one row per key (e.g. one notice per member).
+    pub dedupe_key: Option<String>,
+    /// `pending`, `sending`, `sent`, `failed`, `blocked`, `cancelled`.
+    pub status: String,
+    pub attempts: i32,
+    pub not_before: DateTimeUtc,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTimeUtc>,
+    pub last_error: Option<String>,
+    pub telegram_message_id: Option<i64>,
+    pub simulated: bool,
+    pub created_at: DateTimeUtc,
+    pub sent_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

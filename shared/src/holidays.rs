@@ -1,0 +1,65 @@
+//! The county's holiday table (days off on weekdays, and 调休 make-up workdays on weekends).
+
+use chrono::{FixedOffset, NaiveDate};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set};
+
+use crate::calendar::{DayKind, WorkCalendar};
+use crate::entity::holiday;
+use crate::error::CoreResult;
+
+/// The county's local time: China Standard Time.
+pub fn county_offset() -> FixedOffset {
+    const CST_SECONDS: i32 = 8 * 3600;
+    FixedOffset::east_opt(CST_SECONDS)
+        .unwrap_or(FixedOffset::east_opt(0).expect("UTC is a valid offset"))
+}
+
+pub async fn calendar(db: &impl ConnectionTrait) -> CoreResult<WorkCalendar> {
+    let rows = holiday::Entity::find().all(db).await?;
+    Ok(WorkCalendar::new(
+        county_offset(),
+        rows.into_iter().map(|h| {
+            (
+                h.day,
+                if h.kind == "workday" {
+                    DayKind::Workday
+                } else {
+                    DayKind::Holiday
+                },
+            )
+        }),
+    ))
+}
+
+/// Adds or replaces one day.
+pub async fn set_day(
+    db: &impl ConnectionTrait,
+    day: NaiveDate,
+    kind: DayKind,
+    name: &str,
+) -> CoreResult<()> {
+    holiday::Entity::delete_by_id(day).exec(db).await?;
+    holiday::ActiveModel {
+        day: Set(day),
+        kind: Set(match kind {
+            DayKind::Holiday => "holiday".into(),
+            DayKind::Workday => "workday".into(),
+        }),
+        name: Set(name.trim().to_owned()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn remove_day(db: &impl ConnectionTrait, day: NaiveDate) -> CoreResult<()> {
+    holiday::Entity::delete_by_id(day).exec(db).await?;
+    Ok(())
+}
+
+pub async fn list(db: &impl ConnectionTrait) -> CoreResult<Vec<holiday::Model>> {
+    Ok(holiday::Entity::find()
+        .order_by_asc(holiday::Column::Day)
+        .all(db)
+        .await?)
+}

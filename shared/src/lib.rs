@@ -1,0 +1,40 @@
+//! The Gridline core.
+//!
+//! Everything a grid leader or a secretary can do is decided here: the area tree and scopes,
+//! the roster, the report lifecycle, deadlines, the conversation machine and the outgoing
+//! message queue. Adapters (the Telegram bot in `bot/`, the panel in `admin/`) call into this
+//! crate and perform the effects it returns. This crate never depends on teloxide or axum.
+
+rust_i18n::i18n!("locales", fallback = "zh-CN");
+
+pub mod areas;
+pub mod calendar;
+pub mod categories;
+pub mod db;
+pub mod domain;
+pub mod entity;
+pub mod error;
+pub mod holidays;
+pub mod import;
+pub mod lifecycle;
+pub mod members;
+pub mod outbox;
+pub mod reports;
+pub mod roster;
+pub mod scope;
+pub mod staff;
+
+pub use db::Db;
+pub use error::{CoreError, CoreResult};
+pub use scope::Scope;
+
+/// Everything a fresh database needs before first use: the schema, the county root and the
+/// default categories. Idempotent; called at start and by `gridline migrate`.
+pub async fn prepare(db: &Db, county_name: &str) -> CoreResult<entity::area::Model> {
+    db.migrate().await?;
+    let txn = db.write().await?;
+    let root = areas::ensure_root(&*txn, county_name).await?;
+    categories::seed_defaults(&*txn).await?;
+    txn.commit().await?;
+    Ok(root)
+}

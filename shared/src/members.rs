@@ -1,0 +1,154 @@
+//! The roster: grid leaders and their bind codes.
+
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+
+use crate::areas;
+use crate::domain::MemberStatus;
+use crate::entity::member;
+use crate::error::CoreResult;
+use crate::scope::Scope;
+
+/// Bind codes avoid look-alike characters (0/O, 1/I/L) because people type them from paper.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+pub const BIND_CODE_LEN: usize = 8;
+
+/// A fresh random one-time bind code, e.g. `K7MX3QPD`.
+pub fn generate_bind_code() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..BIND_CODE_LEN)
+        .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Normalises what a person typed as a code (case, spaces, dashes).
+pub fn normalise_bind_code(input: &str) -> String {
+    input
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// `,党员,新任,` — leading and trailing commas so `LIKE '%,党员,%'` matches one whole tag.
+pub fn tags_to_column(tags: &[String]) -> String {
+    if tags.is_empty() {
+        String::new()
+    } else {
+        format!(",{},", tags.join(","))
+    }
+}
+
+pub fn tags_from_column(column: &str) -> Vec<String> {
+    column
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl member::Model {
+    pub fn tag_list(&self) -> Vec<String> {
+        tags_from_column(&self.tags)
+    }
+    pub fn is_bound(&self) -> bool {
+        self.telegram_user_id.is_some()
+    }
+    /// The `t.me` deep link that binds this member when opened.
+    pub fn deep_link(&self, bot_username: &str) -> String {
+        format!(
+            "https://t.me/{}?start={}",
+            bot_username.trim_start_matches('@'),
+            self.bind_code
+        )
+    }
+}
+
+/// Members in scope, by area path then id (roster order).
+pub async fn list_in_scope(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+) -> CoreResult<Vec<member::Model>> {
+    Ok(member::Entity::find()
+        .filter(scope.condition(member::Column::AreaPath))
+        .order_by_asc(member::Column::AreaPath)
+        .order_by_asc(member::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Active (not left) members in scope.
+pub async fn count_in_scope(db: &impl ConnectionTrait, scope: &Scope) -> CoreResult<u64> {
+    Ok(member::Entity::find()
+        .filter(scope.condition(member::Column::AreaPath))
+        .filter(member::Column::Status.ne(MemberStatus::Left))
+        .count(db)
+        .await?)
+}
+
+/// One line of the bind-code sheet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindCodeRow {
+    pub name: String,
+    pub phone: String,
+    pub area: String,
+    pub code: String,
+    pub deep_link: String,
+    pub bound: bool,
+}
+
+/// The bind-code sheet for everyone in scope who has not left.
+pub async fn bind_code_sheet(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    bot_username: &str,
+) -> CoreResult<Vec<BindCodeRow>> {
+    let names: HashMap<_, _> = areas::names_in_scope(db, scope).await?;
+    let mut members = list_in_scope(db, scope).await?;
+    members.retain(|m| m.status != MemberStatus::Left);
+    // Roster order: by the ids along the path (areas are created in roster order), then id.
+    members.sort_by_cached_key(|m| {
+        let ids: Vec<i64> = m
+            .area_path
+            .split('/')
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        (ids, m.id)
+    });
+    let rows = members
+        .into_iter()
+        .map(|m| BindCodeRow {
+            area: areas::display_path(&m.area_path, &names),
+            deep_link: m.deep_link(bot_username),
+            bound: m.is_bound(),
+            name: m.name,
+            phone: m.phone,
+            code: m.bind_code,
+        })
+        .collect();
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        let c = generate_bind_code();
+        assert_eq!(c.len(), BIND_CODE_LEN);
+        assert!(c.bytes().all(|b| CODE_ALPHABET.contains(&b)));
+        assert_eq!(normalise_bind_code(" k7mx-3qpd "), "K7MX3QPD");
+    }
+
+    #[test]
+    fn tags_round_trip() {
+        let tags = vec!["党员".to_owned(), "新任".to_owned()];
+        assert_eq!(tags_to_column(&tags), ",党员,新任,");
+        assert_eq!(tags_from_column(",党员,新任,"), tags);
+        assert_eq!(tags_to_column(&[]), "");
+        assert!(tags_from_column("").is_empty());
+    }
+}

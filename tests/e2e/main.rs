@@ -1,0 +1,7 @@
+//! All end-to-end tests in one binary (one link, shared helpers).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+mod cli;
+mod import;
+mod lifecycle;
