@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod cli;
+mod fake_telegram;
 mod import;
 mod lifecycle;
