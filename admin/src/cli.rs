@@ -48,6 +48,9 @@ pub enum Command {
     User(UserCommand),
     /// Print the bind codes (CSV: name, phone, area, code, deep link, bound).
     Codes(CodesArgs),
+    /// Export data (CSV or XLSX).
+    #[command(subcommand)]
+    Export(crate::cli_export::ExportCommand),
 }
 
 #[derive(Debug, Args, Default)]
@@ -61,6 +64,9 @@ pub struct ServeArgs {
     /// Do not run the delivery worker.
     #[arg(long)]
     pub no_worker: bool,
+    /// Do not run the deadline scheduler (escalation of overdue reports, session clean-up).
+    #[arg(long)]
+    pub no_scheduler: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,6 +174,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             area,
         }) => user_add(&settings, &username, role, area.as_deref(), locale).await,
         Command::Codes(args) => codes(&settings, args, locale).await,
+        Command::Export(cmd) => crate::cli_export::run(&settings, cmd, locale).await,
     }
 }
 
@@ -185,20 +192,169 @@ async fn serve(
 ) -> Result<ExitCode, CliError> {
     let db = open(&settings).await?;
     ensure_first_admin(&db, locale).await?;
-    if settings.telegram_token.is_some() && !args.no_bot {
-        tracing::warn!("{}", t!("cli.bot_later", locale = locale));
-    }
+    let bot = start_bot(&settings, &db, &args)?;
+    let worker = start_worker(&settings, &db, &args)?;
     if args.no_panel {
         // Nothing else runs in this build yet: wait for a signal so the role can be supervised.
         shutdown_signal().await;
+        stop_worker(worker).await;
+        stop_bot(bot).await;
         return Ok(ExitCode::SUCCESS);
     }
-    let app = Application::build(settings.clone(), db.clone()).await?;
+    let scheduler = (!args.no_scheduler).then(|| crate::scheduler::spawn(db.clone()));
+    let mut app = Application::build(settings.clone(), db.clone()).await?;
+    if let Some(webhook) = bot.as_ref().and_then(|b| b.webhook.clone()) {
+        app = app.merge(webhook);
+    }
     let addr = app.local_addr()?;
     eprintln!("{}", t!("cli.listening", locale = locale, addr = addr));
     app.run_until(shutdown_signal()).await?;
+    stop_worker(worker).await;
+    stop_bot(bot).await;
+    if let Some(task) = scheduler {
+        task.abort();
+    }
     db.close().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+type WorkerHandle = (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+);
+
+/// The delivery worker (when a bot token is set and not `--no-worker`): drains the outbox
+/// through Telegram at `send_rate` messages per second, in step with other workers on the
+/// same database.
+fn start_worker(
+    settings: &Settings,
+    db: &Db,
+    args: &ServeArgs,
+) -> Result<Option<WorkerHandle>, CliError> {
+    let Some(token) = settings.telegram_token.as_deref() else {
+        return Ok(None);
+    };
+    if args.no_worker {
+        return Ok(None);
+    }
+    let bot = gridline_bot::make_bot(token, settings.telegram_api_url.as_deref())
+        .map_err(|e| CliError::Message(e.to_string()))?;
+    let transport = gridline_bot::transport::TelegramTransport::new(bot);
+    let name = format!(
+        "{}:{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "gridline".into()),
+        std::process::id()
+    );
+    let worker = gridline_shared::delivery::Worker::with_config(
+        db.clone(),
+        transport,
+        name,
+        gridline_shared::delivery::WorkerConfig::with_rate(settings.send_rate),
+    );
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(worker.run(async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }));
+    Ok(Some((tx, handle)))
+}
+
+/// Stops the worker: rows it has not sent yet go back to the queue.
+/// The running bot: its task (long polling, or the webhook's start-up calls) and, in webhook
+/// mode, the route the panel serves.
+struct BotHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    webhook: Option<axum::Router>,
+}
+
+/// The Telegram bot (when a bot token is set and not `--no-bot`): long polling by default, or
+/// a webhook route at `/telegram/webhook` when `webhook_url` is set. Start-up failures of
+/// Telegram (getMe, deleteWebhook) are retried with backoff in the background, never fatal.
+fn start_bot(
+    settings: &Settings,
+    db: &Db,
+    args: &ServeArgs,
+) -> Result<Option<BotHandle>, CliError> {
+    let Some(token) = settings.telegram_token.as_deref() else {
+        return Ok(None);
+    };
+    if args.no_bot {
+        return Ok(None);
+    }
+    let bot = gridline_bot::make_bot(token, settings.telegram_api_url.as_deref())
+        .map_err(|e| CliError::Message(e.to_string()))?;
+    let config = gridline_bot::BotConfig {
+        max_file_bytes: settings.max_file_bytes,
+        ..Default::default()
+    };
+    let rt = gridline_bot::BotRuntime::new(db.clone(), bot, config);
+    let (stop, mut rx) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    match (&settings.webhook_url, &settings.webhook_secret) {
+        (Some(url), Some(secret)) => {
+            if args.no_panel {
+                tracing::warn!(
+                    "webhook mode needs the HTTP server; --no-panel leaves it unreachable"
+                );
+            }
+            let webhook = gridline_bot::webhook::router(
+                rt.clone(),
+                secret,
+                gridline_bot::webhook::DEFAULT_PATH,
+            );
+            let (url, secret) = (url.clone(), secret.clone());
+            let task = tokio::spawn(async move {
+                let mut shutdown = Box::pin(shutdown);
+                if !gridline_bot::polling::start(&rt, &mut shutdown).await {
+                    return;
+                }
+                let mut backoff = gridline_bot::polling::Backoff::default();
+                loop {
+                    match gridline_bot::webhook::register(&rt, &url, &secret).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            let wait = backoff.next_pause();
+                            tracing::warn!(error = %e, retry_in = ?wait, "setWebhook failed; retrying");
+                            tokio::select! {
+                                _ = &mut shutdown => return,
+                                _ = tokio::time::sleep(wait) => {}
+                            }
+                        }
+                    }
+                }
+                rt.fetch_pending_files().await;
+            });
+            Ok(Some(BotHandle {
+                stop,
+                task,
+                webhook: Some(webhook),
+            }))
+        }
+        _ => {
+            let task = tokio::spawn(gridline_bot::polling::run(rt, shutdown));
+            Ok(Some(BotHandle {
+                stop,
+                task,
+                webhook: None,
+            }))
+        }
+    }
+}
+
+async fn stop_bot(bot: Option<BotHandle>) {
+    if let Some(b) = bot {
+        let _ = b.stop.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), b.task).await;
+    }
+}
+
+async fn stop_worker(worker: Option<WorkerHandle>) {
+    if let Some((tx, handle)) = worker {
+        let _ = tx.send(true);
+        let _ = handle.await;
+    }
 }
 
 /// On an empty database, creates `admin` (county admin) and prints its password once.

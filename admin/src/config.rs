@@ -9,6 +9,10 @@
 //! | `telegram_token` | `TELOXIDE_TOKEN` | none: the bot runs only when set |
 //! | `telegram_api_url` | `GRIDLINE_TELEGRAM_API_URL` | Telegram's own |
 //! | `send_rate` | `GRIDLINE_SEND_RATE` | 30 messages per second |
+//! | `max_file_bytes` | `GRIDLINE_MAX_FILE_BYTES` | 10 MB: larger photos and files sent to the bot are refused |
+//! | `webhook_url` | `GRIDLINE_WEBHOOK_URL` | none: long polling. Set (with `webhook_secret`) to receive updates at `/telegram/webhook` |
+//! | `webhook_secret` | `GRIDLINE_WEBHOOK_SECRET` | none (never printed) |
+//! | `cookie_secure` | `GRIDLINE_COOKIE_SECURE` | `false` (set `true` behind HTTPS: cookies get `Secure`) |
 
 use std::path::Path;
 
@@ -28,6 +32,15 @@ pub struct Settings {
     pub telegram_token: Option<String>,
     pub telegram_api_url: Option<String>,
     pub send_rate: f64,
+    /// Largest photo or file the bot accepts, in bytes.
+    pub max_file_bytes: u64,
+    /// Public HTTPS URL Telegram posts updates to (webhook mode); `None`: long polling.
+    pub webhook_url: Option<String>,
+    /// Secret token Telegram sends with each webhook call. Never printed.
+    #[serde(skip_serializing)]
+    pub webhook_secret: Option<String>,
+    /// Mark panel cookies `Secure` (only sent over HTTPS). Turn on when served over TLS.
+    pub cookie_secure: bool,
 }
 
 impl Default for Settings {
@@ -40,6 +53,10 @@ impl Default for Settings {
             telegram_token: None,
             telegram_api_url: None,
             send_rate: 30.0,
+            max_file_bytes: 10 * 1024 * 1024,
+            webhook_url: None,
+            webhook_secret: None,
+            cookie_secure: false,
         }
     }
 }
@@ -70,6 +87,10 @@ impl Settings {
                 "bot_username",
                 "telegram_api_url",
                 "send_rate",
+                "max_file_bytes",
+                "webhook_url",
+                "webhook_secret",
+                "cookie_secure",
             ]))
             .merge(
                 Env::raw()
@@ -87,6 +108,14 @@ impl Settings {
         }
         if self.county_name.trim().is_empty() {
             return Err(ConfigError("county_name must not be empty".into()));
+        }
+        if self.max_file_bytes == 0 {
+            return Err(ConfigError("max_file_bytes must be positive".into()));
+        }
+        if self.webhook_url.is_some() && self.webhook_secret.as_deref().is_none_or(str::is_empty) {
+            return Err(ConfigError(
+                "webhook_url needs webhook_secret (GRIDLINE_WEBHOOK_SECRET)".into(),
+            ));
         }
         Ok(())
     }

@@ -5,4 +5,8 @@ rust_i18n::i18n!("locales", fallback = "zh-CN");
 
 pub mod app;
 pub mod cli;
+pub mod cli_export;
 pub mod config;
+pub mod pages;
+pub mod panel;
+pub mod scheduler;

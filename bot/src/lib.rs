@@ -1,1 +1,34 @@
+//! The Telegram adapter. Turns Telegram updates into inputs of the core's conversation machine
+//! and the core's effects into Bot API calls; also the [`transport::TelegramTransport`] the
+//! delivery worker sends the outbox through. Nothing here decides anything.
 
+pub mod convert;
+pub mod polling;
+pub mod runtime;
+pub mod transport;
+pub mod webhook;
+
+pub use runtime::{BotConfig, BotRuntime};
+
+use teloxide::Bot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    #[error("invalid Telegram API URL {0:?}")]
+    ApiUrl(String),
+}
+
+/// A teloxide client for `token`, talking to `api_url` (Telegram's own when `None`; tests
+/// point it at a local fake server).
+pub fn make_bot(token: &str, api_url: Option<&str>) -> Result<Bot, BotError> {
+    let bot = Bot::new(token);
+    match api_url.map(str::trim).filter(|u| !u.is_empty()) {
+        None => Ok(bot),
+        Some(url) => {
+            // teloxide joins paths onto the URL; a trailing slash would double up.
+            let url = url.trim_end_matches('/');
+            let parsed = url.parse().map_err(|_| BotError::ApiUrl(url.to_owned()))?;
+            Ok(bot.set_api_url(parsed))
+        }
+    }
+}

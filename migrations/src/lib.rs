@@ -5,13 +5,25 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_foundation;
+mod m20261129_000002_bot;
+mod m20261129_000003_notices;
+mod m20261129_000004_panel;
+mod m20261129_000005_api;
+mod m20261129_000006_dashboard;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_foundation::Migration)]
+        vec![
+            Box::new(m20261129_000001_foundation::Migration),
+            Box::new(m20261129_000002_bot::Migration),
+            Box::new(m20261129_000003_notices::Migration),
+            Box::new(m20261129_000004_panel::Migration),
+            Box::new(m20261129_000005_api::Migration),
+            Box::new(m20261129_000006_dashboard::Migration),
+        ]
     }
 }
 

@@ -97,7 +97,14 @@ impl Db {
     /// Applies pending migrations (idempotent).
     pub async fn migrate(&self) -> Result<(), DbErr> {
         let _guard = self.lock_writer().await;
-        migration::Migrator::up(&self.conn, None).await
+        migration::Migrator::up(&self.conn, None).await?;
+        if self.backend == DbBackend::Sqlite {
+            // Gathers statistics the planner lacks (cheap, bounded by analysis_limit).
+            self.conn
+                .execute_unprepared("PRAGMA analysis_limit=400; PRAGMA optimize=0x10002")
+                .await?;
+        }
+        Ok(())
     }
 
     /// The connection for reads.

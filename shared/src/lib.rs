@@ -7,22 +7,34 @@
 
 rust_i18n::i18n!("locales", fallback = "zh-CN");
 
+pub mod api_tokens;
 pub mod areas;
+pub mod audit;
+pub mod bot_store;
 pub mod calendar;
 pub mod categories;
+pub mod conversation;
 pub mod db;
+pub mod delivery;
 pub mod domain;
 pub mod entity;
 pub mod error;
+pub mod export;
 pub mod holidays;
 pub mod import;
+pub mod inbox;
 pub mod lifecycle;
+pub mod manage;
 pub mod members;
+pub mod notices;
 pub mod outbox;
+pub mod panel_sessions;
 pub mod reports;
+pub mod response_templates;
 pub mod roster;
 pub mod scope;
 pub mod staff;
+pub mod stats;
 
 pub use db::Db;
 pub use error::{CoreError, CoreResult};

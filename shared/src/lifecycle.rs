@@ -13,7 +13,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use rust_i18n::t;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 
 use crate::calendar::{TimeLimit, WorkCalendar, warn_at};
 use crate::db::Db;
@@ -473,6 +475,11 @@ pub async fn transition_in(
     if let Actor::Staff(staff) = actor {
         query = query.filter(staff.scope.condition(report::Column::OriginAreaPath));
     }
+    // Two staff acting on one report at once: on PostgreSQL the row lock makes the second wait
+    // and then see the first one's state (SQLite's writers are already one at a time).
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
     let report = query.one(txn).await?.ok_or(Refusal::NotFound)?;
     let handling = area::Entity::find_by_id(report.handling_area_id)
         .one(txn)
@@ -535,8 +542,10 @@ pub async fn transition_in(
         }
         Action::Resubmit { .. } => {
             active.return_reason = Set(None);
+            active.reason_note = Set(None);
             active.submitted_at = Set(Some(now));
         }
+        Action::VerifyFail { .. } => active.resolved_at = Set(None),
         Action::Reject { note } => active.reason_note = Set(Some(note.clone())),
         Action::MarkDuplicate { of } => {
             if *of == report.id {
@@ -552,7 +561,11 @@ pub async fn transition_in(
                 .ok_or_else(|| Refusal::Invalid(format!("report #{of} not found")))?;
             active.duplicate_of = Set(Some(*of));
         }
-        Action::Resolve { .. } => active.resolved_at = Set(Some(now)),
+        Action::Resolve { .. } => {
+            active.resolved_at = Set(Some(now));
+            // The clock stops here and `due_at` is cleared, so keep whether it was met.
+            active.resolved_on_time = Set(report.due_at.map(|due| now <= due));
+        }
         Action::Close { .. } => active.closed_at = Set(Some(now)),
         Action::Reopen { .. } => {
             active.closed_at = Set(None);
@@ -630,7 +643,7 @@ pub async fn transition_in(
         } else {
             MessageKind::ReportUpdate
         };
-        let dedupe = Some(format!("event:{}:member:{}", event.id, reporter.id));
+        let dedupe = Some(format!("event:{}:reporter:{}", event.id, reporter.id));
         queued.extend(enqueue_to_member(txn, &reporter, kind, &msg, dedupe, now).await?);
     }
     if plan.task_card
@@ -641,11 +654,16 @@ pub async fn transition_in(
         queued
             .extend(enqueue_to_member(txn, assignee, MessageKind::Task, &msg, dedupe, now).await?);
     }
+    // A grid leader assigned their own report hears it once, as the reporter.
+    let assignee_already_told = plan.tell_reporter.is_some()
+        && updated.assignee_member_id.is_some()
+        && updated.assignee_member_id == updated.reporter_member_id;
     if let (Some(key), Some(assignee_id)) = (plan.tell_assignee, updated.assignee_member_id)
+        && !assignee_already_told
         && let Some(assignee) = member::Entity::find_by_id(assignee_id).one(txn).await?
     {
         let msg = render_report_message(key, &updated, &action, assignee.language.locale());
-        let dedupe = Some(format!("event:{}:member:{}", event.id, assignee.id));
+        let dedupe = Some(format!("event:{}:assignee:{}", event.id, assignee.id));
         let kind = MessageKind::ReportUpdate;
         queued.extend(enqueue_to_member(txn, &assignee, kind, &msg, dedupe, now).await?);
     }
@@ -740,6 +758,71 @@ pub async fn overdue_open_reports(
         .limit(limit)
         .all(db)
         .await?)
+}
+
+/// The escalation scheduler's step: every open report whose deadline has passed moves up to
+/// the parent of its handling area, as the system. At most once per deadline (escalation gives
+/// the new owner a fresh clock, and each report is claimed with a conditional update so two
+/// schedulers never escalate the same deadline twice); reports handled by the county stay.
+/// Returns how many reports were escalated.
+pub async fn escalate_overdue(db: &Db, now: DateTime<Utc>) -> Result<usize, CoreError> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{QueryOrder, QuerySelect};
+    let Some(root) = crate::areas::find_root(db.conn()).await? else {
+        return Ok(0);
+    };
+    let mut escalated = 0;
+    let mut after_id = 0;
+    loop {
+        let batch = report::Entity::find()
+            .filter(report::Column::State.is_in([Submitted, Accepted, Assigned, InProgress]))
+            .filter(report::Column::DueAt.lte(now))
+            .filter(report::Column::HandlingAreaId.ne(root.id))
+            .filter(report::Column::Id.gt(after_id))
+            .order_by_asc(report::Column::Id)
+            .limit(200)
+            .all(db.conn())
+            .await?;
+        let Some(last) = batch.last() else {
+            break;
+        };
+        after_id = last.id;
+        for r in batch {
+            let txn = db.write().await?;
+            // Claim: still overdue and still handled where we saw it (another scheduler may
+            // have escalated it meanwhile). On PostgreSQL this also locks the row.
+            let claimed = report::Entity::update_many()
+                .col_expr(report::Column::UpdatedAt, Expr::value(now))
+                .filter(report::Column::Id.eq(r.id))
+                .filter(report::Column::HandlingAreaId.eq(r.handling_area_id))
+                .filter(report::Column::DueAt.lte(now))
+                .exec(&*txn)
+                .await?
+                .rows_affected;
+            if claimed == 0 {
+                continue;
+            }
+            match transition_in(
+                &*txn,
+                &Actor::System,
+                r.id,
+                Action::Escalate { note: None },
+                now,
+            )
+            .await
+            {
+                Ok(_) => {
+                    txn.commit().await?;
+                    escalated += 1;
+                }
+                Err(LifecycleError::Refused(refusal)) => {
+                    tracing::warn!(report = r.id, %refusal, "automatic escalation refused");
+                }
+                Err(LifecycleError::Core(e)) => return Err(e),
+            }
+        }
+    }
+    Ok(escalated)
 }
 
 #[cfg(test)]

@@ -56,12 +56,38 @@ async fn serve_starts_with_no_configuration() {
 
     let health = http_get(&addr, "/healthz").await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // The panel: `/` sends a visitor to the login form, where the first admin can log in.
     let page = http_get(&addr, "/").await;
+    assert!(page.starts_with("HTTP/1.1 303"), "{page}");
+    assert!(page.contains("location: /login"), "{page}");
+    let page = http_get(&addr, "/login").await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(
         page.contains("Gridline") && page.contains("微网格"),
         "{page}"
     );
+    let password = password_line
+        .as_deref()
+        .and_then(|l| l.split("one-time password ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the password on the first-start line")
+        .to_owned();
+    let client = gridline_tests::panel::Client {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: format!("http://{addr}"),
+    };
+    let login = client.login("admin", &password).await;
+    assert_eq!(
+        login.status,
+        reqwest::StatusCode::SEE_OTHER,
+        "{}",
+        login.body
+    );
+    assert_eq!(client.get("/inbox").await.status, reqwest::StatusCode::OK);
 
     // SIGTERM stops it cleanly.
     let _ = Command::new("kill")

@@ -2,7 +2,25 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod bot_bind;
+mod bot_cli;
+mod bot_followup;
+mod bot_report;
+mod bot_robust;
+mod bot_support;
 mod cli;
+mod delivery;
+mod delivery_queue;
 mod fake_telegram;
 mod import;
 mod lifecycle;
+mod notices;
+mod notices_panel;
+mod panel_auth;
+mod panel_b_core;
+mod panel_b_http;
+mod panel_b_world;
+mod panel_browser;
+mod panel_inbox;
+mod panel_report;
+mod panel_scheduler;

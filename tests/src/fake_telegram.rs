@@ -269,6 +269,12 @@ impl FakeTelegram {
         self.push(json!({"message": message}))
     }
 
+    /// Stores a file so `getFile` and the download route serve it (for raw updates that carry
+    /// a voice note, a document or a photo of a given size).
+    pub fn store_file(&self, file_id: &str, bytes: &[u8]) {
+        self.lock().files.insert(file_id.to_owned(), bytes.to_vec());
+    }
+
     /// The user sends a photo (stored so `getFile` and the download route serve it).
     pub fn send_photo(&self, user: &FakeUser, bytes: &[u8], caption: Option<&str>) -> Value {
         let n = self.lock().files.len();

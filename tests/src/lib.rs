@@ -310,3 +310,4 @@ pub fn stderr(o: &Output) -> String {
 }
 
 pub mod fake_telegram;
+pub mod panel;

@@ -19,7 +19,8 @@ pub struct Model {
     pub payload: String,
     /// At most one row per key (e.g. one notice per member).
     pub dedupe_key: Option<String>,
-    /// `pending`, `sending`, `sent`, `failed`, `blocked`, `cancelled`.
+    /// `pending`, `sending`, `sent`, `failed`, `blocked`, `cancelled`, `held` (notice paused),
+    /// `uncertain` (Telegram may have accepted it but the answer never came: not resent blindly).
     pub status: String,
     pub attempts: i32,
     pub not_before: DateTimeUtc,
@@ -30,6 +31,9 @@ pub struct Model {
     pub simulated: bool,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    /// How often the row was taken again after its holder's lease ran out (a crash mid-send:
+    /// each retake may have delivered the message twice).
+    pub retaken: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

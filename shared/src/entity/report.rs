@@ -53,6 +53,8 @@ pub struct Model {
     pub warn_at: Option<DateTimeUtc>,
     /// The running deadline: red from here. `None` when no deadline runs.
     pub due_at: Option<DateTimeUtc>,
+    /// Set when resolved: whether the deadline then running was met (`None`: none ran).
+    pub resolved_on_time: Option<bool>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

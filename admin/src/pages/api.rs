@@ -1,0 +1,423 @@
+//! The read-only JSON API under `/api/v1/` and the page where staff manage their tokens.
+//!
+//! Authentication is `Authorization: Bearer <token>` only (no cookies, no CSRF): no or a bad
+//! token answers 401. A token sees what its creator sees now; anything else answers 404.
+//! Residents' contacts are masked in every answer.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use gridline_shared::domain::AreaLevel;
+use gridline_shared::entity::{api_token, area, report, staff_user};
+use gridline_shared::export::{filter_condition, mask_name, mask_phone};
+use gridline_shared::inbox::{self, light_of};
+use gridline_shared::{CoreError, api_tokens, notices, reports};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::panel::PanelError;
+use crate::panel::forms::FormData;
+use crate::panel::layout::{PageCtx, local_time, local_time_opt};
+use crate::panel::session::CurrentUser;
+
+pub const DEFAULT_LIMIT: u64 = 100;
+pub const MAX_LIMIT: u64 = 500;
+
+/// A JSON error answer.
+pub struct ApiError(StatusCode, &'static str);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.0, Json(json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"gridline\""),
+            );
+        }
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::NotFound => ApiError(StatusCode::NOT_FOUND, "not_found"),
+            CoreError::Forbidden(_) => ApiError(StatusCode::FORBIDDEN, "forbidden"),
+            CoreError::Invalid(_) => ApiError(StatusCode::BAD_REQUEST, "bad_request"),
+            other => {
+                tracing::error!(error = %other, "api request failed");
+                ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        CoreError::Db(e).into()
+    }
+}
+
+/// The staff user a bearer token speaks for.
+pub struct ApiUser(pub staff_user::Model);
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = ApiError(StatusCode::UNAUTHORIZED, "unauthorized");
+        let secret = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(api_tokens::bearer_secret)
+            .ok_or(unauthorized)?;
+        match api_tokens::authenticate(&state.db, secret, Utc::now()).await? {
+            Some((_, user)) => Ok(ApiUser(user)),
+            None => Err(ApiError(StatusCode::UNAUTHORIZED, "unauthorized")),
+        }
+    }
+}
+
+pub async fn not_found(_user: ApiUser) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "not_found")
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn report_json(
+    r: &report::Model,
+    names: &std::collections::HashMap<i64, area::Model>,
+    now: DateTime<Utc>,
+) -> Value {
+    json!({
+        "id": r.id,
+        "number": format!("#{}", r.id),
+        "kind": r.kind.code(),
+        "state": r.state.code(),
+        "category_id": r.category_id,
+        "urgency": r.urgency.code(),
+        "description": r.description,
+        "address": r.address,
+        "latitude": r.latitude,
+        "longitude": r.longitude,
+        "origin_area_id": r.origin_area_id,
+        "origin_area": gridline_shared::areas::display_path(&r.origin_area_path, names),
+        "handling_area_id": r.handling_area_id,
+        "escalation_level": r.escalation_level,
+        "resident_name": r.resident_name.as_deref().map(mask_name),
+        "resident_phone": r.resident_phone.as_deref().map(mask_phone),
+        "created_at": ts(r.created_at),
+        "updated_at": ts(r.updated_at),
+        "accepted_at": r.accepted_at.map(ts),
+        "resolved_at": r.resolved_at.map(ts),
+        "closed_at": r.closed_at.map(ts),
+        "due_at": r.due_at.map(ts),
+        "light": light_of(r, now).map(|l| l.as_str()),
+    })
+}
+
+/// GET /api/v1/reports — the inbox's filters (`state`, `kind`, `category`, `area`, `urgency`,
+/// `light`, `from`, `to`, `q`), newest first, `limit` (≤ 500) a page; `after` = the
+/// `next_cursor` of the previous page.
+pub async fn reports(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
+    let bad = || ApiError(StatusCode::BAD_REQUEST, "bad_request");
+    let filter = super::parse_filter(&form, "en").map_err(|_| bad())?;
+    let limit = match form.get("limit") {
+        Some(l) => l.parse::<u64>().map_err(|_| bad())?.clamp(1, MAX_LIMIT),
+        None => DEFAULT_LIMIT,
+    };
+    let after = form
+        .get("after")
+        .map(|a| a.parse::<i64>().map_err(|_| bad()))
+        .transpose()?;
+    let now = Utc::now();
+    let scope = user.scope();
+    let cond = filter_condition(state.db.conn(), &scope, &filter, now).await?;
+    let mut q = report::Entity::find().filter(cond);
+    if let Some(after) = after {
+        q = q.filter(report::Column::Id.lt(after));
+    }
+    let mut rows = q
+        .order_by_desc(report::Column::Id)
+        .limit(limit + 1)
+        .all(state.db.conn())
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let names = inbox::area_names(
+        state.db.conn(),
+        rows.iter().map(|r| r.origin_area_path.as_str()),
+    )
+    .await?;
+    let items: Vec<Value> = rows.iter().map(|r| report_json(r, &names, now)).collect();
+    let next = if more {
+        rows.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
+}
+
+/// GET /api/v1/reports/{id} — one report with its public timeline.
+pub async fn report(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id: i64 = id
+        .trim_start_matches('#')
+        .parse()
+        .map_err(|_| ApiError(StatusCode::NOT_FOUND, "not_found"))?;
+    let scope = user.scope();
+    let r = reports::find_in_scope(state.db.conn(), &scope, id).await?;
+    let events = reports::timeline_in_scope(state.db.conn(), &scope, id).await?;
+    let names = inbox::area_names(state.db.conn(), [r.origin_area_path.as_str()]).await?;
+    let mut body = report_json(&r, &names, Utc::now());
+    body["timeline"] = events
+        .iter()
+        .filter(|e| e.public)
+        .map(|e| {
+            json!({
+                "at": ts(e.at),
+                "action": e.action,
+                "from": e.from_state.map(|s| s.code()),
+                "to": e.to_state.map(|s| s.code()),
+                "note": e.note,
+            })
+        })
+        .collect();
+    Ok(Json(body))
+}
+
+/// GET /api/v1/areas — the areas in scope by id; `level` (county, town, community, grid,
+/// micro_grid) filters, `after` and `limit` (≤ 500) page.
+pub async fn areas(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
+    let bad = || ApiError(StatusCode::BAD_REQUEST, "bad_request");
+    let mut q = area::Entity::find().filter(user.scope().condition(area::Column::Path));
+    if let Some(level) = form.get("level") {
+        let level = AreaLevel::ALL
+            .iter()
+            .copied()
+            .find(|l| {
+                serde_json::to_value(l)
+                    .ok()
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    == Some(level)
+            })
+            .ok_or_else(bad)?;
+        q = q.filter(area::Column::Level.eq(level));
+    }
+    if let Some(after) = form.get("after") {
+        q = q.filter(area::Column::Id.gt(after.parse::<i64>().map_err(|_| bad())?));
+    }
+    let limit = match form.get("limit") {
+        Some(l) => l.parse::<u64>().map_err(|_| bad())?.clamp(1, MAX_LIMIT),
+        None => MAX_LIMIT,
+    };
+    let mut rows = q
+        .order_by_asc(area::Column::Id)
+        .limit(limit + 1)
+        .all(state.db.conn())
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "parent_id": a.parent_id,
+                "level": a.level,
+                "name": a.name,
+                "path": a.path,
+            })
+        })
+        .collect();
+    let next = if more {
+        rows.last().map(|a| a.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
+}
+
+/// GET /api/v1/notices — notices visible in scope, newest first, with delivery counts;
+/// `after` (the `next_cursor`) and `limit` (≤ 100) page.
+pub async fn notices(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
+    let bad = || ApiError(StatusCode::BAD_REQUEST, "bad_request");
+    let before = form
+        .get("after")
+        .map(|a| a.parse::<i64>().map_err(|_| bad()))
+        .transpose()?;
+    let limit = match form.get("limit") {
+        Some(l) => l.parse::<u64>().map_err(|_| bad())?.clamp(1, 100),
+        None => 50,
+    };
+    let scope = user.scope();
+    let mut list = notices::list(state.db.conn(), &scope, before, limit + 1).await?;
+    let more = list.len() as u64 > limit;
+    list.truncate(limit as usize);
+    let ids: Vec<i64> = list.iter().map(|n| n.id).collect();
+    let counts = notices::delivery_counts(state.db.conn(), &scope, &ids).await?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|n| {
+            json!({
+                "id": n.id,
+                "title": n.title,
+                "body": n.body,
+                "status": n.status,
+                "area_id": n.area_id,
+                "created_at": ts(n.created_at),
+                "submitted_at": n.submitted_at.map(ts),
+                "delivery": counts.get(&n.id).copied().unwrap_or_default(),
+            })
+        })
+        .collect();
+    let next = if more {
+        list.last().map(|n| n.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tokens page
+
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "b_api_tokens.html")]
+pub struct TokensPage {
+    pub page: PageCtx,
+    pub tokens: Vec<TokenRow>,
+    /// The secret of a token just created (shown this once).
+    pub new_secret: Option<String>,
+    pub error: Option<String>,
+}
+
+async fn render_tokens(
+    state: &AppState,
+    user: &CurrentUser,
+    new_secret: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PanelError> {
+    let tokens = api_tokens::list_of(state.db.conn(), user.user.id)
+        .await?
+        .into_iter()
+        .map(|t: api_token::Model| TokenRow {
+            id: t.id,
+            name: t.name,
+            prefix: t.prefix,
+            created: local_time(t.created_at),
+            last_used: local_time_opt(t.last_used_at),
+            revoked: t.revoked_at.is_some(),
+        })
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = TokensPage {
+        page: user.page(state, "api", "b.api.title").await,
+        tokens,
+        new_secret,
+        error,
+    };
+    Ok((status, page).into_response())
+}
+
+/// GET /api-tokens
+pub async fn tokens_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, PanelError> {
+    render_tokens(&state, &user, None, None).await
+}
+
+/// POST /api-tokens (`name`): creates a token and shows its secret once.
+pub async fn create_token(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    form: FormData,
+) -> Result<Response, PanelError> {
+    let name = form.get("name").unwrap_or("");
+    let txn = state.db.write().await?;
+    let created = match api_tokens::create(&*txn, &user.user, name, Utc::now()).await {
+        Ok(c) => c,
+        Err(CoreError::Invalid(_)) => {
+            drop(txn);
+            let msg = rust_i18n::t!("b.api.bad_name", locale = user.locale).into_owned();
+            return render_tokens(&state, &user, None, Some(msg)).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    gridline_shared::audit::record(
+        &*txn,
+        Some(user.user.id),
+        "api_token.create",
+        Some(&format!("api_token:{}", created.token.id)),
+        Some(&created.token.name),
+        user.ip.as_deref(),
+    )
+    .await?;
+    txn.commit().await?;
+    render_tokens(&state, &user, Some(created.secret), None).await
+}
+
+/// POST /api-tokens/{id}/revoke
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PanelError> {
+    let txn = state.db.write().await?;
+    let t = api_tokens::revoke(&*txn, user.user.id, id, Utc::now()).await?;
+    gridline_shared::audit::record(
+        &*txn,
+        Some(user.user.id),
+        "api_token.revoke",
+        Some(&format!("api_token:{}", t.id)),
+        None,
+        user.ip.as_deref(),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(axum::response::Redirect::to("/api-tokens").into_response())
+}

@@ -1,0 +1,271 @@
+//! `/dashboard`: the figures of the user's scope for a period (`days` = 7, 30, 90, 365 or 0 for
+//! all time; 30 by default), the areas one level down ranked lowest first, and SVG charts.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use gridline_shared::domain::ReportState;
+use gridline_shared::stats::{self, Period, Rate};
+use rust_i18n::t;
+
+use super::charts::{self, Bar};
+use super::{Opt, opt};
+use crate::app::AppState;
+use crate::panel::PanelError;
+use crate::panel::forms::FormData;
+use crate::panel::layout::PageCtx;
+use crate::panel::session::CurrentUser;
+
+pub const PERIODS: &[i64] = &[7, 30, 90, 365, 0];
+
+pub struct Figure {
+    pub label: String,
+    pub value: String,
+    pub detail: String,
+}
+
+pub struct RankRow {
+    pub area_id: i64,
+    pub name: String,
+    pub total: u64,
+    pub closed: u64,
+    pub overdue: u64,
+    pub on_time: String,
+    pub closure: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "b_dashboard.html")]
+pub struct DashboardPage {
+    pub page: PageCtx,
+    pub periods: Vec<Opt>,
+    pub figures: Vec<Figure>,
+    pub ranking_title: String,
+    pub ranking: Vec<RankRow>,
+    pub charts: Vec<String>,
+    pub definitions: String,
+}
+
+fn rate_detail(r: &Rate) -> String {
+    format!("{} / {}", r.num, r.den)
+}
+
+fn duration_text(d: chrono::TimeDelta, locale: &str) -> String {
+    let minutes = d.num_minutes();
+    let (days, hours, mins) = (minutes / 1440, (minutes % 1440) / 60, minutes % 60);
+    t!(
+        "b.dash.duration",
+        locale = locale,
+        days = days,
+        hours = hours,
+        minutes = mins
+    )
+    .into_owned()
+}
+
+/// GET /dashboard
+pub async fn page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PanelError> {
+    let locale = user.locale;
+    let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
+    let days = match form.get("days") {
+        Some(d) => d
+            .parse::<i64>()
+            .ok()
+            .filter(|d| PERIODS.contains(d))
+            .ok_or_else(|| super::bad_filter(locale, "days"))?,
+        None => 30,
+    };
+    let now = Utc::now();
+    let period = if days == 0 {
+        Period::all()
+    } else {
+        Period::last_days(now, days)
+    };
+    let d = stats::dashboard(state.db.conn(), &user.scope(), period, now).await?;
+
+    let periods = PERIODS
+        .iter()
+        .map(|p| {
+            opt(
+                p.to_string(),
+                t!(format!("b.dash.period.{p}"), locale = locale),
+                *p == days,
+            )
+        })
+        .collect();
+    let na = t!("b.dash.na", locale = locale).into_owned();
+    let mut figures = vec![
+        Figure {
+            label: t!("b.dash.total", locale = locale).into_owned(),
+            value: d.total.to_string(),
+            detail: String::new(),
+        },
+        Figure {
+            label: t!("b.dash.overdue", locale = locale).into_owned(),
+            value: d.open_overdue.to_string(),
+            detail: String::new(),
+        },
+        Figure {
+            label: t!("b.dash.on_time", locale = locale).into_owned(),
+            value: d.on_time.percent(),
+            detail: rate_detail(&d.on_time),
+        },
+        Figure {
+            label: t!("b.dash.closure", locale = locale).into_owned(),
+            value: d.closure.percent(),
+            detail: rate_detail(&d.closure),
+        },
+        Figure {
+            label: t!("b.dash.median", locale = locale).into_owned(),
+            value: d
+                .median_time_to_close
+                .map(|m| duration_text(m, locale))
+                .unwrap_or_else(|| "—".into()),
+            detail: String::new(),
+        },
+        Figure {
+            label: t!("b.dash.bind", locale = locale).into_owned(),
+            value: d.bind.percent(),
+            detail: rate_detail(&d.bind),
+        },
+    ];
+    figures.push(match &d.acknowledgement {
+        Some(r) => Figure {
+            label: t!("b.dash.ack", locale = locale).into_owned(),
+            value: r.percent(),
+            detail: rate_detail(r),
+        },
+        None => Figure {
+            label: t!("b.dash.ack", locale = locale).into_owned(),
+            value: na.clone(),
+            detail: String::new(),
+        },
+    });
+
+    let state_color = |s: ReportState| match s {
+        ReportState::Closed => "#2e9d48",
+        ReportState::Resolved => "#7b5cc4",
+        ReportState::Submitted => "#e0a800",
+        ReportState::Rejected | ReportState::Returned => "#9aa5b1",
+        _ => "#0b57a4",
+    };
+    let by_state: Vec<Bar> = d
+        .by_state
+        .iter()
+        .map(|(s, n)| Bar {
+            label: t!(s.i18n_key(), locale = locale).into_owned(),
+            value: *n as f64,
+            text: n.to_string(),
+            color: state_color(*s),
+        })
+        .collect();
+    let by_kind: Vec<Bar> = d
+        .by_kind
+        .iter()
+        .map(|(k, n)| Bar {
+            label: t!(format!("report.kind.{}", k.code()), locale = locale).into_owned(),
+            value: *n as f64,
+            text: n.to_string(),
+            color: "#0b57a4",
+        })
+        .collect();
+    let by_category: Vec<Bar> = d
+        .by_category
+        .iter()
+        .map(|c| Bar {
+            label: c.label(locale).to_owned(),
+            value: c.count as f64,
+            text: c.count.to_string(),
+            color: "#b3261e",
+        })
+        .collect();
+    let histogram: Vec<Bar> = d
+        .close_time_histogram
+        .iter()
+        .map(|b| Bar {
+            label: match b.upper_hours {
+                Some(u) => t!(
+                    "b.dash.hours_range",
+                    locale = locale,
+                    from = b.lower_hours,
+                    to = u
+                )
+                .into_owned(),
+                None => t!("b.dash.hours_more", locale = locale, from = b.lower_hours).into_owned(),
+            },
+            value: b.count as f64,
+            text: b.count.to_string(),
+            color: "#2e9d48",
+        })
+        .collect();
+    let ranking_bars: Vec<Bar> = d
+        .ranking
+        .iter()
+        .take(15)
+        .map(|a| Bar {
+            label: a.name.clone(),
+            value: a.on_time.ratio().unwrap_or(0.0) * 100.0,
+            text: a.on_time.percent(),
+            color: "#d93025",
+        })
+        .collect();
+    let mut charts_svg = vec![
+        charts::hbars(&t!("b.dash.chart.state", locale = locale), &by_state, None),
+        charts::hbars(&t!("b.dash.chart.kind", locale = locale), &by_kind, None),
+        charts::hbars(
+            &t!("b.dash.chart.category", locale = locale),
+            &by_category,
+            None,
+        ),
+        charts::hbars(
+            &t!("b.dash.chart.close_time", locale = locale),
+            &histogram,
+            None,
+        ),
+    ];
+    if !ranking_bars.is_empty() {
+        charts_svg.push(charts::hbars(
+            &t!("b.dash.chart.ranking", locale = locale),
+            &ranking_bars,
+            Some(100.0),
+        ));
+    }
+    let ranking = d
+        .ranking
+        .iter()
+        .map(|a| RankRow {
+            area_id: a.area_id,
+            name: a.name.clone(),
+            total: a.total,
+            closed: a.closed,
+            overdue: a.open_overdue,
+            on_time: a.on_time.percent(),
+            closure: a.closure.percent(),
+        })
+        .collect();
+    let ranking_title = match d.ranking_level {
+        Some(level) => t!(
+            "b.dash.ranking",
+            locale = locale,
+            level = t!(super::level_key(level), locale = locale)
+        )
+        .into_owned(),
+        None => String::new(),
+    };
+    let page = DashboardPage {
+        page: user.page(&state, "dashboard", "b.dash.title").await,
+        periods,
+        figures,
+        ranking_title,
+        ranking,
+        charts: charts_svg,
+        definitions: t!("b.dash.definitions", locale = locale).into_owned(),
+    };
+    Ok(page.into_response())
+}

@@ -1,0 +1,73 @@
+//! The web panel: server-rendered HTML (askama templates in `admin/templates/`), Chinese first
+//! with an English switch, every asset embedded in the binary.
+//!
+//! # Adding a page (for every panel module)
+//!
+//! 1. Write a handler taking [`CurrentUser`] (redirects to `/login` when nobody is logged in) and
+//!    returning `Result<impl IntoResponse, PanelError>`. Decide nothing in it: call
+//!    `gridline_shared` with `user.scope()` / `user.actor()`.
+//! 2. Render a template that `{% extends "base.html" %}` and has a field `page: PageCtx`
+//!    (from `user.page(state, "nav.key", "title.key")`); text via `{{ page.t("key") }}`.
+//! 3. Every `<form>` carries `<input type="hidden" name="csrf_token" value="{{ page.csrf }}">`;
+//!    the session middleware refuses any POST without the right one (403) before a handler runs.
+//! 4. Record the action: `user.audit(&state.db, "thing.done", Some("target:1"), None).await?`
+//!    (or `gridline_shared::audit::record` inside your own transaction).
+//! 5. Register the route in [`more::routes`] (pages) or [`more::api_routes`] (the bearer-token
+//!    API, outside the session middleware), and a nav entry in [`layout::NAV`].
+
+pub mod assets;
+pub mod auth;
+pub mod error;
+pub mod forms;
+pub mod inbox;
+pub mod layout;
+pub mod more;
+pub mod notices;
+pub mod report;
+pub mod session;
+pub mod throttle;
+
+use axum::Router;
+use axum::middleware;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+pub use error::PanelError;
+pub use layout::PageCtx;
+pub use session::{Ctx, CurrentUser};
+
+/// Every HTML page, behind the session middleware (locale, session, CSRF, headers).
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/inbox", get(inbox::page))
+        .route("/inbox/bulk", post(inbox::bulk))
+        .route("/reports/{id}", get(report::page))
+        .route("/reports/{id}/attachments/{aid}", get(report::attachment))
+        .route("/reports/{id}/{action}", post(report::act))
+        .merge(more::routes())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state, session::middleware))
+}
+
+/// Machine routes outside the session middleware (no cookies, no CSRF): the JSON API.
+pub fn api_routes() -> Router<AppState> {
+    more::api_routes()
+}
+
+/// `/`: the inbox when logged in, else the login form.
+async fn home(ctx: Ctx) -> Redirect {
+    if ctx.user.is_some() {
+        Redirect::to("/inbox")
+    } else {
+        Redirect::to("/login")
+    }
+}
+
+async fn not_found() -> PanelError {
+    PanelError::NotFound
+}

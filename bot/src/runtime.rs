@@ -1,0 +1,414 @@
+//! Handling one update end to end: per-chat ordering, the core's runner (one transaction),
+//! then the replies (after the commit) and the files' bytes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use dashmap::DashMap;
+use gridline_shared::conversation::runner::{self, Reply, RunnerSettings};
+use gridline_shared::conversation::{Button, Keyboard};
+use gridline_shared::{CoreResult, Db, bot_store};
+use teloxide::net::Download;
+use teloxide::payloads::{
+    AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters, EditMessageTextSetters,
+    SendMessageSetters,
+};
+use teloxide::prelude::Requester;
+use teloxide::types::{
+    ButtonRequest, ChatId, FileId, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton,
+    KeyboardMarkup, KeyboardRemove, MessageId, ReplyMarkup, Update,
+};
+use teloxide::{Bot, RequestError};
+
+use crate::convert::{self, CallbackMeta, Ignored};
+
+/// Telegram's limit for one message's text.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// How the bot runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BotConfig {
+    /// Files larger than this are refused (and never downloaded).
+    pub max_file_bytes: u64,
+    /// Long-polling wait, in seconds (teloxide's HTTP client gives up after 17 s).
+    pub poll_timeout: u32,
+}
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        BotConfig {
+            max_file_bytes: runner::DEFAULT_MAX_FILE_BYTES,
+            poll_timeout: 10,
+        }
+    }
+}
+
+/// The bot's state in this process: the database, the Telegram client, and one lock per chat
+/// so that one chat's updates are handled in order while different chats run in parallel.
+#[derive(Clone)]
+pub struct BotRuntime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    bot: Bot,
+    config: BotConfig,
+    chats: DashMap<i64, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl BotRuntime {
+    pub fn new(db: Db, bot: Bot, config: BotConfig) -> BotRuntime {
+        BotRuntime {
+            inner: Arc::new(Inner {
+                db,
+                bot,
+                config,
+                chats: DashMap::new(),
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn bot(&self) -> &Bot {
+        &self.inner.bot
+    }
+
+    pub fn config(&self) -> &BotConfig {
+        &self.inner.config
+    }
+
+    /// Handles one update, in order with the other updates of its chat. `Err` only when the
+    /// update's effect could not be committed (it may be delivered again; nothing was done).
+    pub async fn handle_update(&self, update: &Update) -> CoreResult<()> {
+        let key = convert::chat_key(update);
+        let lock = self.inner.chats.entry(key).or_default().clone();
+        let result = {
+            let _guard = lock.lock().await;
+            self.handle_locked(update).await
+        };
+        drop(lock);
+        // Forget the lock of a quiet chat (nobody else holds or waits for it).
+        self.inner
+            .chats
+            .remove_if(&key, |_, l| Arc::strong_count(l) == 1);
+        result
+    }
+
+    async fn handle_locked(&self, update: &Update) -> CoreResult<()> {
+        let update_id = convert::update_id(update);
+        if let teloxide::types::UpdateKind::MyChatMember(change) = &update.kind {
+            if change.chat.is_private() && change.new_chat_member.is_banned() {
+                let user = i64::try_from(change.from.id.0).unwrap_or(0);
+                if bot_store::member_blocked_bot(&self.inner.db, user).await? {
+                    tracing::info!(update_id, "a member blocked the bot");
+                }
+            }
+            return Ok(());
+        }
+        let converted = match convert::convert(update) {
+            Ok(c) => c,
+            Err(Ignored::Edited) => {
+                tracing::debug!(update_id, "edited message ignored on purpose");
+                return Ok(());
+            }
+            Err(why) => {
+                tracing::info!(update_id, ?why, "update ignored");
+                return Ok(());
+            }
+        };
+        let chat_id = converted.incoming.chat_id;
+        let settings = RunnerSettings {
+            max_file_bytes: self.inner.config.max_file_bytes,
+        };
+        let outcome =
+            runner::handle(&self.inner.db, converted.incoming, &settings, Utc::now()).await?;
+        if outcome.duplicate {
+            // Still answer a repeated button press, so the user's client stops spinning.
+            if let Some(cb) = &converted.callback {
+                let _ = self
+                    .inner
+                    .bot
+                    .answer_callback_query(teloxide::types::CallbackQueryId(cb.query_id.clone()))
+                    .await;
+            }
+            return Ok(());
+        }
+        self.perform(chat_id, converted.callback.as_ref(), outcome.replies)
+            .await;
+        for id in outcome.fetch {
+            self.fetch_file(id).await;
+        }
+        Ok(())
+    }
+
+    /// Performs the replies after the commit. Failures are logged, not retried: the update's
+    /// effect is already stored.
+    async fn perform(&self, chat_id: i64, callback: Option<&CallbackMeta>, replies: Vec<Reply>) {
+        let bot = &self.inner.bot;
+        let chat = ChatId(chat_id);
+        let mut answered = false;
+        for reply in replies {
+            match reply {
+                Reply::Send {
+                    text,
+                    keyboard,
+                    report_id,
+                } => {
+                    let chunks = split_text(&text, MAX_MESSAGE_CHARS);
+                    let last = chunks.len().saturating_sub(1);
+                    for (i, chunk) in chunks.into_iter().enumerate() {
+                        let mut req = bot.send_message(chat, chunk);
+                        if i == last
+                            && let Some(markup) = markup(&keyboard)
+                        {
+                            req = req.reply_markup(markup);
+                        }
+                        let mut result = req.clone().await;
+                        // Flood control: wait as told (bounded) and try once more.
+                        if let Err(RequestError::RetryAfter(wait)) = &result {
+                            let wait = wait.duration().min(Duration::from_secs(30));
+                            tokio::time::sleep(wait).await;
+                            result = req.await;
+                        }
+                        match result {
+                            Ok(sent) => {
+                                if let Some(report_id) = report_id
+                                    && let Err(e) = bot_store::remember_message(
+                                        &self.inner.db,
+                                        chat_id,
+                                        i64::from(sent.id.0),
+                                        report_id,
+                                    )
+                                    .await
+                                {
+                                    tracing::warn!(error = %e, "could not remember a message");
+                                }
+                            }
+                            Err(e) => log_send_error("sendMessage", &e),
+                        }
+                    }
+                }
+                Reply::Answer(text) => {
+                    if let Some(cb) = callback
+                        && !answered
+                    {
+                        answered = true;
+                        let mut req = bot.answer_callback_query(teloxide::types::CallbackQueryId(
+                            cb.query_id.clone(),
+                        ));
+                        if let Some(t) = text {
+                            req = req.text(truncate(&t, 190));
+                        }
+                        if let Err(e) = req.await {
+                            log_send_error("answerCallbackQuery", &e);
+                        }
+                    }
+                }
+                Reply::Edit { text, keyboard } => {
+                    if let Some(mid) = callback.and_then(|c| c.message_id) {
+                        let mut req = bot.edit_message_text(
+                            chat,
+                            MessageId(mid),
+                            truncate(&text, MAX_MESSAGE_CHARS),
+                        );
+                        if let Keyboard::Inline { rows } = &keyboard {
+                            req = req.reply_markup(inline(rows));
+                        }
+                        if let Err(e) = req.await {
+                            log_send_error("editMessageText", &e);
+                        }
+                    }
+                }
+                Reply::ClearButtons => {
+                    if let Some(mid) = callback.and_then(|c| c.message_id)
+                        && let Err(e) = bot.edit_message_reply_markup(chat, MessageId(mid)).await
+                    {
+                        log_send_error("editMessageReplyMarkup", &e);
+                    }
+                }
+                Reply::ReplaceButtons(rows) => {
+                    if let Some(mid) = callback.and_then(|c| c.message_id)
+                        && let Err(e) = bot
+                            .edit_message_reply_markup(chat, MessageId(mid))
+                            .reply_markup(inline(&rows))
+                            .await
+                    {
+                        log_send_error("editMessageReplyMarkup", &e);
+                    }
+                }
+            }
+        }
+        // Every button press gets exactly one answer.
+        if let Some(cb) = callback
+            && !answered
+            && let Err(e) = bot
+                .answer_callback_query(teloxide::types::CallbackQueryId(cb.query_id.clone()))
+                .await
+        {
+            log_send_error("answerCallbackQuery", &e);
+        }
+    }
+
+    /// Downloads an attachment's bytes (the largest photo size was chosen when it arrived) into
+    /// the database, so the panel can show it without the bot token. Files over the limit keep
+    /// only their Telegram id.
+    pub async fn fetch_file(&self, attachment_id: i64) {
+        let db = &self.inner.db;
+        let Ok(Some((id, file_id))) = bot_store::pending_file(db.conn(), attachment_id).await
+        else {
+            return;
+        };
+        let bot = &self.inner.bot;
+        let file = match bot.get_file(FileId(file_id)).await {
+            Ok(f) => f,
+            Err(e) => {
+                log_send_error("getFile", &e);
+                if matches!(e, RequestError::Api(_)) {
+                    let _ = bot_store::give_up_file(db, id).await;
+                }
+                return;
+            }
+        };
+        if u64::from(file.size) > self.inner.config.max_file_bytes && file.size != u32::MAX {
+            tracing::warn!(
+                attachment = id,
+                size = file.size,
+                "file over the size limit not downloaded"
+            );
+            let _ = bot_store::give_up_file(db, id).await;
+            return;
+        }
+        let mut bytes = Vec::new();
+        match tokio::time::timeout(
+            Duration::from_secs(120),
+            bot.download_file(&file.path, &mut bytes),
+        )
+        .await
+        {
+            Ok(Ok(())) => {
+                if bytes.len() as u64 > self.inner.config.max_file_bytes {
+                    let _ = bot_store::give_up_file(db, id).await;
+                    return;
+                }
+                if let Err(e) = bot_store::store_file(db, id, bytes).await {
+                    tracing::warn!(attachment = id, error = %e, "could not store a file");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(attachment = id, error = %e, "file download failed"),
+            Err(_) => tracing::warn!(attachment = id, "file download timed out"),
+        }
+    }
+
+    /// Fetches files left without bytes (the bot stopped before fetching them).
+    pub async fn fetch_pending_files(&self) {
+        match bot_store::pending_files(self.inner.db.conn(), 200).await {
+            Ok(ids) => {
+                for (id, _) in ids {
+                    self.fetch_file(id).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "listing files to fetch"),
+        }
+    }
+}
+
+fn log_send_error(method: &str, e: &RequestError) {
+    // The error names the problem (blocked, not found…), never the message's text.
+    tracing::warn!(method, error = %e, "Telegram call failed");
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// Splits a text into pieces of at most `max` characters, preferring line breaks.
+pub fn split_text(text: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    let mut rest: Vec<char> = text.chars().collect();
+    while rest.len() > max {
+        let window = &rest[..max];
+        let cut = window
+            .iter()
+            .rposition(|c| *c == '\n')
+            .filter(|i| *i >= max / 2)
+            .map_or(max, |i| i + 1);
+        out.push(rest[..cut].iter().collect());
+        rest.drain(..cut);
+    }
+    if !rest.is_empty() || out.is_empty() {
+        out.push(rest.into_iter().collect());
+    }
+    out
+}
+
+fn inline(rows: &[Vec<Button>]) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(rows.iter().map(|row| {
+        row.iter()
+            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.data.clone()))
+            .collect::<Vec<_>>()
+    }))
+}
+
+/// A core keyboard as Telegram markup.
+pub fn markup(keyboard: &Keyboard) -> Option<ReplyMarkup> {
+    match keyboard {
+        Keyboard::None => None,
+        Keyboard::Inline { rows } => Some(ReplyMarkup::InlineKeyboard(inline(rows))),
+        Keyboard::Menu { rows } => Some(ReplyMarkup::Keyboard(
+            KeyboardMarkup::new(rows.iter().map(|row| {
+                row.iter()
+                    .map(|l| KeyboardButton::new(l.clone()))
+                    .collect::<Vec<_>>()
+            }))
+            .resize_keyboard()
+            .persistent(),
+        )),
+        Keyboard::RequestContact { label } => Some(ReplyMarkup::Keyboard(
+            KeyboardMarkup::new([[
+                KeyboardButton::new(label.clone()).request(ButtonRequest::Contact)
+            ]])
+            .resize_keyboard()
+            .one_time_keyboard(),
+        )),
+        Keyboard::RequestLocation { label, skip } => Some(ReplyMarkup::Keyboard(
+            KeyboardMarkup::new([
+                vec![KeyboardButton::new(label.clone()).request(ButtonRequest::Location)],
+                vec![KeyboardButton::new(skip.clone())],
+            ])
+            .resize_keyboard()
+            .one_time_keyboard(),
+        )),
+        Keyboard::Remove => Some(ReplyMarkup::KeyboardRemove(KeyboardRemove::new())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_long_text() {
+        assert_eq!(split_text("abc", 10), ["abc"]);
+        assert_eq!(split_text("", 10), [""]);
+        let long: String = "字".repeat(9000);
+        let parts = split_text(&long, MAX_MESSAGE_CHARS);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.chars().count() <= MAX_MESSAGE_CHARS));
+        assert_eq!(parts.concat(), long);
+        let lines = format!("{}\n{}", "a".repeat(3000), "b".repeat(3000));
+        let parts = split_text(&lines, MAX_MESSAGE_CHARS);
+        assert_eq!(parts[0], format!("{}\n", "a".repeat(3000)));
+    }
+}

@@ -1,0 +1,560 @@
+//! Exports of the reports an inbox filter selects: one row per report, its number first, as
+//! CSV or XLSX. Scoped like everything else (a report outside the scope is never read), and
+//! residents' contacts masked unless the caller asks and may see them.
+//!
+//! Rows are read in batches by report number (keyset), so a CSV export of any size runs in
+//! bounded memory; XLSX keeps its workbook in memory (capped at [`MAX_XLSX_ROWS`]).
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use rust_i18n::t;
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::areas;
+use crate::calendar::Light;
+use crate::domain::{Phone, StaffRole};
+use crate::entity::{category, report};
+use crate::error::{CoreError, CoreResult};
+use crate::holidays::county_offset;
+use crate::inbox::{self, InboxFilter};
+use crate::scope::Scope;
+
+/// Reports read per query.
+const BATCH: u64 = 1000;
+/// Most rows an XLSX export holds (a sheet has 1,048,576).
+pub const MAX_XLSX_ROWS: u64 = 1_000_000;
+
+/// Whether a role may see residents' contacts unmasked in an export (a viewer never may).
+pub fn may_unmask(role: StaffRole) -> bool {
+    matches!(
+        role,
+        StaffRole::CountyAdmin | StaffRole::TownAdmin | StaffRole::Secretary
+    )
+}
+
+/// Who exports: a staff user (their role decides about unmasking) or the command line (an
+/// operator with the database in hand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exporter {
+    Staff(StaffRole),
+    CommandLine,
+}
+
+/// What to export and how.
+#[derive(Clone, Debug)]
+pub struct ExportRequest<'a> {
+    pub scope: &'a Scope,
+    pub filter: &'a InboxFilter,
+    /// Show residents' names and phones in full (refused unless the exporter may).
+    pub unmask: bool,
+    /// Language of the header and of the labels (kind, state…).
+    pub locale: &'a str,
+    /// For the deadline light.
+    pub now: DateTime<Utc>,
+}
+
+/// One exported line. Everything is text as shown to a person, except the number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportRow {
+    /// The report number (`#123` on the receipt).
+    pub number: i64,
+    pub kind: String,
+    pub state: String,
+    pub category: String,
+    pub urgency: String,
+    /// Where it comes from: names below the county (`晋原街道/长乐社区/…`).
+    pub area: String,
+    /// County-local `YYYY-MM-DD HH:MM`.
+    pub created: String,
+    pub due: String,
+    pub light: String,
+    pub description: String,
+    pub address: String,
+    pub resident_name: String,
+    pub resident_phone: String,
+}
+
+impl ExportRow {
+    fn cells(&self) -> [&str; 12] {
+        [
+            &self.kind,
+            &self.state,
+            &self.category,
+            &self.urgency,
+            &self.area,
+            &self.created,
+            &self.due,
+            &self.light,
+            &self.description,
+            &self.address,
+            &self.resident_name,
+            &self.resident_phone,
+        ]
+    }
+}
+
+/// Column keys in order (the number first); `export.column.<key>` holds the header text.
+pub const COLUMNS: [&str; 13] = [
+    "number",
+    "kind",
+    "state",
+    "category",
+    "urgency",
+    "area",
+    "created",
+    "due",
+    "light",
+    "description",
+    "address",
+    "resident_name",
+    "resident_phone",
+];
+
+/// The header row in `locale`.
+pub fn header(locale: &str) -> Vec<String> {
+    COLUMNS
+        .iter()
+        .map(|c| t!(format!("export.column.{c}"), locale = locale).into_owned())
+        .collect()
+}
+
+/// Receives rows as they are read.
+pub trait RowSink {
+    fn row(&mut self, row: &ExportRow) -> CoreResult<()>;
+}
+
+/// Reads the selected reports in number order and hands each row to `sink`; returns how many.
+pub async fn export_reports(
+    db: &impl ConnectionTrait,
+    exporter: Exporter,
+    req: &ExportRequest<'_>,
+    sink: &mut impl RowSink,
+) -> CoreResult<u64> {
+    if req.unmask
+        && let Exporter::Staff(role) = exporter
+        && !may_unmask(role)
+    {
+        return Err(CoreError::Forbidden(
+            "this role may not export residents' contacts".into(),
+        ));
+    }
+    let cond = filter_condition(db, req.scope, req.filter, req.now).await?;
+    let categories: HashMap<i64, category::Model> = category::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let mut after: Option<i64> = None;
+    let mut count = 0u64;
+    loop {
+        let mut q = report::Entity::find().filter(cond.clone());
+        if let Some(id) = after {
+            q = q.filter(report::Column::Id.gt(id));
+        }
+        let batch = q
+            .order_by_asc(report::Column::Id)
+            .limit(BATCH)
+            .all(db)
+            .await?;
+        let Some(last) = batch.last() else { break };
+        after = Some(last.id);
+        let names =
+            inbox::area_names(db, batch.iter().map(|r| r.origin_area_path.as_str())).await?;
+        for r in &batch {
+            let row = to_row(r, req, &categories, &names);
+            sink.row(&row)?;
+            count += 1;
+        }
+        if (batch.len() as u64) < BATCH {
+            break;
+        }
+    }
+    Ok(count)
+}
+
+fn to_row(
+    r: &report::Model,
+    req: &ExportRequest<'_>,
+    categories: &HashMap<i64, category::Model>,
+    names: &HashMap<i64, crate::entity::area::Model>,
+) -> ExportRow {
+    let locale = req.locale;
+    let category = r
+        .category_id
+        .and_then(|id| categories.get(&id))
+        .map(|c| {
+            let parent = c.parent_id.and_then(|p| categories.get(&p));
+            match parent {
+                Some(p) => format!("{}/{}", p.label(locale), c.label(locale)),
+                None => c.label(locale).to_owned(),
+            }
+        })
+        .unwrap_or_default();
+    let light = inbox::light_of(r, req.now)
+        .map(|l| light_label(l, locale))
+        .unwrap_or_default();
+    let (resident_name, resident_phone) = if req.unmask {
+        (
+            r.resident_name.clone().unwrap_or_default(),
+            r.resident_phone.clone().unwrap_or_default(),
+        )
+    } else {
+        (
+            r.resident_name
+                .as_deref()
+                .map(mask_name)
+                .unwrap_or_default(),
+            r.resident_phone
+                .as_deref()
+                .map(mask_phone)
+                .unwrap_or_default(),
+        )
+    };
+    ExportRow {
+        number: r.id,
+        kind: t!(format!("report.kind.{}", r.kind.code()), locale = locale).into_owned(),
+        state: t!(r.state.i18n_key(), locale = locale).into_owned(),
+        category,
+        urgency: t!(
+            format!("report.urgency.{}", r.urgency.code()),
+            locale = locale
+        )
+        .into_owned(),
+        area: areas::display_path(&r.origin_area_path, names),
+        created: local_time(r.created_at),
+        due: r.due_at.map(local_time).unwrap_or_default(),
+        light,
+        description: r.description.clone(),
+        address: r.address.clone().unwrap_or_default(),
+        resident_name,
+        resident_phone,
+    }
+}
+
+pub fn light_label(light: Light, locale: &str) -> String {
+    t!(format!("export.light.{}", light.as_str()), locale = locale).into_owned()
+}
+
+/// County-local `YYYY-MM-DD HH:MM`.
+pub fn local_time(at: DateTime<Utc>) -> String {
+    at.with_timezone(&county_offset())
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// `199****0563` for a mobile number; anything else keeps at most its first 3 and last 2
+/// characters.
+pub fn mask_phone(raw: &str) -> String {
+    if let Ok(p) = Phone::parse(raw) {
+        return p.masked();
+    }
+    let chars: Vec<char> = raw.trim().chars().collect();
+    if chars.len() <= 5 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 5))
+}
+
+/// `张**`: the first character, then one star per hidden character.
+pub fn mask_name(raw: &str) -> String {
+    let mut chars = raw.trim().chars();
+    match chars.next() {
+        Some(first) => format!("{first}{}", "*".repeat(chars.count().max(1))),
+        None => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The filter (the inbox's, applied the same way)
+
+fn county_midnight(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
+    county_offset()
+        .from_local_datetime(&day.and_time(NaiveTime::MIN))
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+        .ok_or_else(|| CoreError::Invalid("bad date".into()))
+}
+
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The WHERE clause of an inbox filter inside `scope`.
+///
+/// Mirrors the inbox's own (private) condition so that an export holds exactly the rows the
+/// inbox lists; if `inbox` exposes its condition, call that instead.
+pub async fn filter_condition(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    f: &InboxFilter,
+    now: DateTime<Utc>,
+) -> CoreResult<Condition> {
+    use report::Column as C;
+    let mut cond = Condition::all().add(scope.condition(C::OriginAreaPath));
+    if !f.states.is_empty() {
+        cond = cond.add(C::State.is_in(f.states.iter().copied()));
+    }
+    if let Some(kind) = f.kind {
+        cond = cond.add(C::Kind.eq(kind));
+    }
+    if let Some(cat) = f.category_id {
+        let mut ids: Vec<i64> = category::Entity::find()
+            .filter(category::Column::ParentId.eq(cat))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        ids.push(cat);
+        cond = cond.add(C::CategoryId.is_in(ids));
+    }
+    if let Some(area_id) = f.area_id {
+        let area = areas::find_in_scope(conn, scope, area_id).await?;
+        cond = cond.add(Scope::of_area(&area).condition(C::OriginAreaPath));
+    }
+    if let Some(u) = f.urgency {
+        cond = cond.add(C::Urgency.eq(u));
+    }
+    match f.light {
+        Some(Light::Red) => cond = cond.add(C::DueAt.lte(now)),
+        Some(Light::Yellow) => cond = cond.add(C::WarnAt.lte(now)).add(C::DueAt.gt(now)),
+        Some(Light::Green) => cond = cond.add(C::DueAt.gt(now)).add(C::WarnAt.gt(now)),
+        None => {}
+    }
+    if let Some(from) = f.from {
+        cond = cond.add(C::CreatedAt.gte(county_midnight(from)?));
+    }
+    if let Some(to) = f.to {
+        let next = to
+            .succ_opt()
+            .ok_or_else(|| CoreError::Invalid("bad date".into()))?;
+        cond = cond.add(C::CreatedAt.lt(county_midnight(next)?));
+    }
+    if let Some(text) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if text.chars().count() > inbox::MAX_SEARCH_CHARS {
+            return Err(CoreError::Invalid(format!(
+                "search text longer than {} characters",
+                inbox::MAX_SEARCH_CHARS
+            )));
+        }
+        let pat = like_pattern(text);
+        cond = cond.add(
+            Condition::any()
+                .add(Expr::col(C::Description).like(LikeExpr::new(pat.clone()).escape('\\')))
+                .add(Expr::col(C::Address).like(LikeExpr::new(pat).escape('\\'))),
+        );
+    }
+    Ok(cond)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writers
+
+/// Writes CSV: the header, then one line per row.
+pub struct CsvSink<W: Write> {
+    writer: csv::Writer<W>,
+    /// Prefix text cells that a spreadsheet would take for a formula (`=`, `+`, `-`, `@`).
+    defuse_formulas: bool,
+}
+
+impl<W: Write> CsvSink<W> {
+    /// `excel`: start with a UTF-8 byte order mark (so Excel on Chinese Windows reads the
+    /// file right) and defuse formula-like cells. Leave it off for machines.
+    pub fn new(mut out: W, locale: &str, excel: bool) -> CoreResult<CsvSink<W>> {
+        if excel {
+            out.write_all("\u{FEFF}".as_bytes()).map_err(io_err)?;
+        }
+        let mut writer = csv::Writer::from_writer(out);
+        writer.write_record(header(locale)).map_err(csv_err)?;
+        Ok(CsvSink {
+            writer,
+            defuse_formulas: excel,
+        })
+    }
+
+    /// Flushes and returns the underlying writer.
+    pub fn finish(self) -> CoreResult<W> {
+        self.writer
+            .into_inner()
+            .map_err(|e| CoreError::Internal(format!("csv: {}", e.error())))
+    }
+}
+
+impl<W: Write> RowSink for CsvSink<W> {
+    fn row(&mut self, row: &ExportRow) -> CoreResult<()> {
+        let number = row.number.to_string();
+        let mut record: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(COLUMNS.len());
+        record.push(number.as_str().into());
+        for cell in row.cells() {
+            record.push(if self.defuse_formulas {
+                defuse(cell)
+            } else {
+                cell.into()
+            });
+        }
+        self.writer
+            .write_record(record.iter().map(|c| c.as_ref()))
+            .map_err(csv_err)
+    }
+}
+
+fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+fn io_err(e: std::io::Error) -> CoreError {
+    CoreError::Internal(format!("write: {e}"))
+}
+
+fn csv_err(e: csv::Error) -> CoreError {
+    CoreError::Internal(format!("csv: {e}"))
+}
+
+/// Builds an XLSX workbook: one sheet, a bold frozen header, the number as a number.
+pub struct XlsxSink {
+    workbook: rust_xlsxwriter::Workbook,
+    next_row: u32,
+}
+
+fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> CoreError {
+    CoreError::Internal(format!("xlsx: {e}"))
+}
+
+impl XlsxSink {
+    pub fn new(locale: &str) -> CoreResult<XlsxSink> {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet
+            .set_name(t!("export.sheet_name", locale = locale))
+            .map_err(xlsx_err)?;
+        let bold = rust_xlsxwriter::Format::new().set_bold();
+        for (col, title) in header(locale).iter().enumerate() {
+            sheet
+                .write_string_with_format(0, col as u16, title, &bold)
+                .map_err(xlsx_err)?;
+        }
+        sheet.set_freeze_panes(1, 0).map_err(xlsx_err)?;
+        for (col, width) in [8, 6, 8, 18, 6, 36, 17, 17, 6, 50, 30, 10, 14]
+            .into_iter()
+            .enumerate()
+        {
+            sheet
+                .set_column_width(col as u16, f64::from(width))
+                .map_err(xlsx_err)?;
+        }
+        Ok(XlsxSink {
+            workbook,
+            next_row: 1,
+        })
+    }
+
+    /// The workbook's bytes.
+    pub fn finish(mut self) -> CoreResult<Vec<u8>> {
+        self.workbook.save_to_buffer().map_err(xlsx_err)
+    }
+}
+
+impl RowSink for XlsxSink {
+    fn row(&mut self, row: &ExportRow) -> CoreResult<()> {
+        if u64::from(self.next_row) > MAX_XLSX_ROWS {
+            return Err(CoreError::Invalid(format!(
+                "more than {MAX_XLSX_ROWS} rows: narrow the filter or export CSV"
+            )));
+        }
+        let r = self.next_row;
+        let sheet = self.workbook.worksheet_from_index(0).map_err(xlsx_err)?;
+        sheet
+            .write_number(r, 0, row.number as f64)
+            .map_err(xlsx_err)?;
+        for (i, cell) in row.cells().iter().enumerate() {
+            if !cell.is_empty() {
+                // Strings, never formulas: text from the field cannot run in the sheet.
+                sheet
+                    .write_string(r, i as u16 + 1, *cell)
+                    .map_err(xlsx_err)?;
+            }
+        }
+        self.next_row += 1;
+        Ok(())
+    }
+}
+
+/// Collects rows in memory (tests, small API answers).
+#[derive(Default)]
+pub struct VecSink(pub Vec<ExportRow>);
+
+impl RowSink for VecSink {
+    fn row(&mut self, row: &ExportRow) -> CoreResult<()> {
+        self.0.push(row.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask_phone("19900000563"), "199****0563");
+        assert_eq!(mask_phone("+86 199 0000 0563"), "199****0563");
+        assert_eq!(mask_phone("028-8888888"), "028******88");
+        assert_eq!(mask_phone("123"), "***");
+        assert_eq!(mask_name("张三丰"), "张**");
+        assert_eq!(mask_name("李"), "李*");
+        assert_eq!(mask_name(" "), "");
+        assert!(!may_unmask(StaffRole::Viewer));
+        assert!(may_unmask(StaffRole::Secretary));
+    }
+
+    #[test]
+    fn csv_with_formula_defused() {
+        let mut sink = CsvSink::new(Vec::new(), "en", true).unwrap();
+        let row = ExportRow {
+            number: 7,
+            kind: "Incident".into(),
+            state: "Submitted".into(),
+            category: String::new(),
+            urgency: "Normal".into(),
+            area: "A/B".into(),
+            created: "2026-03-02 10:00".into(),
+            due: String::new(),
+            light: String::new(),
+            description: "=HYPERLINK(\"x\")".into(),
+            address: "3栋, 2单元".into(),
+            resident_name: String::new(),
+            resident_phone: String::new(),
+        };
+        sink.row(&row).unwrap();
+        let text = String::from_utf8(sink.finish().unwrap()).unwrap();
+        let text = text.strip_prefix('\u{FEFF}').unwrap();
+        let mut lines = text.lines();
+        assert!(lines.next().unwrap().starts_with("number,"));
+        let line = lines.next().unwrap();
+        assert!(line.starts_with("7,Incident,"), "{line}");
+        assert!(line.contains("'=HYPERLINK"), "{line}");
+        assert!(line.contains("\"3栋, 2单元\""), "{line}");
+    }
+}

@@ -1,0 +1,861 @@
+//! The panel's inbox: the reports a scope may see, filtered, sorted and paged by keyset (never a
+//! deep OFFSET), with counts per state, plus the staff actions on them (one at a time or in
+//! bulk), each through [`lifecycle::transition_in`] with its audit line in the same
+//! transaction.
+//!
+//! Rows carry no personal data: residents' names and phones stay on the report page.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, NullOrdering, Order};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select,
+};
+
+use crate::areas;
+use crate::audit;
+use crate::calendar::Light;
+use crate::db::Db;
+use crate::domain::{ReportKind, ReportState, Urgency};
+use crate::entity::{area, category, report};
+use crate::error::{CoreError, CoreResult};
+use crate::holidays::county_offset;
+use crate::lifecycle::{self, Action, Actor, LifecycleError, StaffActor, Transition};
+use crate::scope::Scope;
+
+/// Rows per page unless asked otherwise, and the most a page may hold.
+pub const DEFAULT_PAGE: u64 = 50;
+pub const MAX_PAGE: u64 = 200;
+/// Longest search text accepted.
+pub const MAX_SEARCH_CHARS: usize = 100;
+/// Most reports one bulk action takes.
+pub const MAX_BULK: usize = 200;
+/// Characters of the description shown in a row.
+pub const EXCERPT_CHARS: usize = 80;
+
+/// What to show. Empty fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InboxFilter {
+    pub states: Vec<ReportState>,
+    pub kind: Option<ReportKind>,
+    /// A category, with its subcategories.
+    pub category_id: Option<i64>,
+    /// An area inside the scope, with its subtree (by where reports come from).
+    pub area_id: Option<i64>,
+    pub urgency: Option<Urgency>,
+    pub light: Option<Light>,
+    /// Filed on or after this county-local day.
+    pub from: Option<NaiveDate>,
+    /// Filed on or before this county-local day.
+    pub to: Option<NaiveDate>,
+    /// Text in the description or the address.
+    pub text: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InboxSort {
+    #[default]
+    Newest,
+    Oldest,
+    DueSoonest,
+}
+
+impl InboxSort {
+    pub const ALL: &'static [InboxSort] =
+        &[InboxSort::Newest, InboxSort::Oldest, InboxSort::DueSoonest];
+    pub fn code(self) -> &'static str {
+        match self {
+            InboxSort::Newest => "newest",
+            InboxSort::Oldest => "oldest",
+            InboxSort::DueSoonest => "due",
+        }
+    }
+    pub fn parse(s: &str) -> Option<InboxSort> {
+        InboxSort::ALL.iter().copied().find(|x| x.code() == s)
+    }
+}
+
+/// Where the next page starts: the sort key and id of the last row shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// Newest / oldest: by report number.
+    Id(i64),
+    /// Due soonest: by deadline (none last), then number.
+    Due(Option<DateTime<Utc>>, i64),
+}
+
+impl Cursor {
+    /// Text for a URL: `i123`, `d<nanos>_123`, `n_123`.
+    pub fn encode(&self) -> String {
+        match self {
+            Cursor::Id(id) => format!("i{id}"),
+            Cursor::Due(Some(d), id) => match d.timestamp_nanos_opt() {
+                Some(n) => format!("d{n}_{id}"),
+                None => format!("n_{id}"),
+            },
+            Cursor::Due(None, id) => format!("n_{id}"),
+        }
+    }
+
+    pub fn decode(s: &str) -> CoreResult<Cursor> {
+        let bad = || CoreError::Invalid("bad page cursor".into());
+        if let Some(id) = s.strip_prefix('i') {
+            return id.parse().map(Cursor::Id).map_err(|_| bad());
+        }
+        if let Some(id) = s.strip_prefix("n_") {
+            return id
+                .parse()
+                .map(|id| Cursor::Due(None, id))
+                .map_err(|_| bad());
+        }
+        if let Some(rest) = s.strip_prefix('d') {
+            let (nanos, id) = rest.split_once('_').ok_or_else(bad)?;
+            let nanos: i64 = nanos.parse().map_err(|_| bad())?;
+            let id: i64 = id.parse().map_err(|_| bad())?;
+            return Ok(Cursor::Due(Some(DateTime::from_timestamp_nanos(nanos)), id));
+        }
+        Err(bad())
+    }
+
+    fn matches(&self, sort: InboxSort) -> bool {
+        matches!(
+            (self, sort),
+            (Cursor::Id(_), InboxSort::Newest | InboxSort::Oldest)
+                | (Cursor::Due(..), InboxSort::DueSoonest)
+        )
+    }
+}
+
+/// One inbox line. No personal data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InboxRow {
+    pub id: i64,
+    pub kind: ReportKind,
+    pub state: ReportState,
+    pub category_id: Option<i64>,
+    pub urgency: Urgency,
+    pub excerpt: String,
+    pub address: Option<String>,
+    /// Where it comes from, as names below the county (`晋原街道/长乐社区/…`).
+    pub origin: String,
+    /// Who handles it now, as names.
+    pub handling: String,
+    pub escalation_level: i16,
+    pub has_assignee: bool,
+    pub created_at: DateTime<Utc>,
+    pub due_at: Option<DateTime<Utc>>,
+    /// `None` when no deadline runs.
+    pub light: Option<Light>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InboxPage {
+    pub rows: Vec<InboxRow>,
+    /// Present when there are more rows.
+    pub next: Option<Cursor>,
+    /// Reports per state for the filter without its state part, every state listed.
+    pub counts: Vec<(ReportState, u64)>,
+}
+
+impl InboxPage {
+    /// Sum of the counts of the states the filter asks for (all when none).
+    pub fn total(&self, filter: &InboxFilter) -> u64 {
+        self.counts
+            .iter()
+            .filter(|(s, _)| filter.states.is_empty() || filter.states.contains(s))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// The light of a report's running deadline at `now`.
+pub fn light_of(r: &report::Model, now: DateTime<Utc>) -> Option<Light> {
+    let due = r.due_at?;
+    if now >= due {
+        Some(Light::Red)
+    } else if r.warn_at.is_some_and(|w| now >= w) {
+        Some(Light::Yellow)
+    } else {
+        Some(Light::Green)
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as escape character.
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn county_midnight(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
+    county_offset()
+        .from_local_datetime(&day.and_time(NaiveTime::MIN))
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+        .ok_or_else(|| CoreError::Invalid("bad date".into()))
+}
+
+/// The WHERE part shared by the page and the counts (`with_states` = include the state filter).
+async fn condition(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    f: &InboxFilter,
+    with_states: bool,
+    now: DateTime<Utc>,
+) -> CoreResult<Condition> {
+    use report::Column as C;
+    let mut cond = Condition::all().add(scope.condition(C::OriginAreaPath));
+    if with_states && !f.states.is_empty() {
+        cond = cond.add(C::State.is_in(f.states.iter().copied()));
+    }
+    if let Some(kind) = f.kind {
+        cond = cond.add(C::Kind.eq(kind));
+    }
+    if let Some(cat) = f.category_id {
+        let mut ids: Vec<i64> = category::Entity::find()
+            .filter(category::Column::ParentId.eq(cat))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        ids.push(cat);
+        cond = cond.add(C::CategoryId.is_in(ids));
+    }
+    if let Some(area_id) = f.area_id {
+        let area = areas::find_in_scope(conn, scope, area_id).await?;
+        cond = cond.add(Scope::of_area(&area).condition(C::OriginAreaPath));
+    }
+    if let Some(u) = f.urgency {
+        cond = cond.add(C::Urgency.eq(u));
+    }
+    match f.light {
+        Some(Light::Red) => cond = cond.add(C::DueAt.lte(now)),
+        Some(Light::Yellow) => cond = cond.add(C::WarnAt.lte(now)).add(C::DueAt.gt(now)),
+        Some(Light::Green) => cond = cond.add(C::DueAt.gt(now)).add(C::WarnAt.gt(now)),
+        None => {}
+    }
+    if let Some(from) = f.from {
+        cond = cond.add(C::CreatedAt.gte(county_midnight(from)?));
+    }
+    if let Some(to) = f.to {
+        let next = to
+            .succ_opt()
+            .ok_or_else(|| CoreError::Invalid("bad date".into()))?;
+        cond = cond.add(C::CreatedAt.lt(county_midnight(next)?));
+    }
+    if let Some(text) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if text.chars().count() > MAX_SEARCH_CHARS {
+            return Err(CoreError::Invalid(format!(
+                "search text longer than {MAX_SEARCH_CHARS} characters"
+            )));
+        }
+        let pat = like_pattern(text);
+        cond = cond.add(
+            Condition::any()
+                .add(Expr::col(C::Description).like(LikeExpr::new(pat.clone()).escape('\\')))
+                .add(Expr::col(C::Address).like(LikeExpr::new(pat).escape('\\'))),
+        );
+    }
+    Ok(cond)
+}
+
+fn keyset(
+    q: Select<report::Entity>,
+    sort: InboxSort,
+    after: Option<&Cursor>,
+) -> Select<report::Entity> {
+    use report::Column as C;
+    let q = match (sort, after) {
+        (InboxSort::Newest, Some(Cursor::Id(id))) => q.filter(C::Id.lt(*id)),
+        (InboxSort::Oldest, Some(Cursor::Id(id))) => q.filter(C::Id.gt(*id)),
+        (InboxSort::DueSoonest, Some(Cursor::Due(Some(d), id))) => q.filter(
+            Condition::any()
+                .add(C::DueAt.gt(*d))
+                .add(Condition::all().add(C::DueAt.eq(*d)).add(C::Id.gt(*id)))
+                .add(C::DueAt.is_null()),
+        ),
+        (InboxSort::DueSoonest, Some(Cursor::Due(None, id))) => {
+            q.filter(C::DueAt.is_null()).filter(C::Id.gt(*id))
+        }
+        _ => q,
+    };
+    match sort {
+        InboxSort::Newest => q.order_by_desc(C::Id),
+        InboxSort::Oldest => q.order_by_asc(C::Id),
+        InboxSort::DueSoonest => q
+            .order_by_with_nulls(C::DueAt, Order::Asc, NullOrdering::Last)
+            .order_by_asc(C::Id),
+    }
+}
+
+/// One page of the inbox of `scope`.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    filter: &InboxFilter,
+    sort: InboxSort,
+    after: Option<&Cursor>,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> CoreResult<InboxPage> {
+    if let Some(c) = after
+        && !c.matches(sort)
+    {
+        return Err(CoreError::Invalid("bad page cursor".into()));
+    }
+    let limit = limit.clamp(1, MAX_PAGE);
+    let cond = condition(conn, scope, filter, true, now).await?;
+    let mut models = keyset(report::Entity::find().filter(cond), sort, after)
+        .limit(limit + 1)
+        .all(conn)
+        .await?;
+    let more = models.len() as u64 > limit;
+    models.truncate(limit as usize);
+    let next = if more {
+        models.last().map(|r| match sort {
+            InboxSort::DueSoonest => Cursor::Due(r.due_at, r.id),
+            _ => Cursor::Id(r.id),
+        })
+    } else {
+        None
+    };
+
+    let count_cond = condition(conn, scope, filter, false, now).await?;
+    let grouped: Vec<(ReportState, i64)> = report::Entity::find()
+        .select_only()
+        .column(report::Column::State)
+        .column_as(Expr::col(report::Column::Id).count(), "n")
+        .filter(count_cond)
+        .group_by(report::Column::State)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let by_state: BTreeMap<&str, u64> = grouped
+        .iter()
+        .map(|(s, n)| (s.code(), u64::try_from(*n).unwrap_or(0)))
+        .collect();
+    let counts = ReportState::ALL
+        .iter()
+        .map(|s| (*s, by_state.get(s.code()).copied().unwrap_or(0)))
+        .collect();
+
+    let names = area_names(
+        conn,
+        models
+            .iter()
+            .flat_map(|r| [r.origin_area_path.as_str(), r.handling_area_path.as_str()]),
+    )
+    .await?;
+    let rows = models
+        .iter()
+        .map(|r| InboxRow {
+            id: r.id,
+            kind: r.kind,
+            state: r.state,
+            category_id: r.category_id,
+            urgency: r.urgency,
+            excerpt: excerpt(&r.description, EXCERPT_CHARS),
+            address: r.address.clone(),
+            origin: areas::display_path(&r.origin_area_path, &names),
+            handling: display_or_county(&r.handling_area_path, &names),
+            escalation_level: r.escalation_level,
+            has_assignee: r.assignee_member_id.is_some() || r.assignee_staff_id.is_some(),
+            created_at: r.created_at,
+            due_at: r.due_at,
+            light: light_of(r, now),
+        })
+        .collect();
+    Ok(InboxPage { rows, next, counts })
+}
+
+/// The display path, or the county's name for the root.
+pub fn display_or_county(path: &str, names: &HashMap<i64, area::Model>) -> String {
+    let shown = areas::display_path(path, names);
+    if shown.is_empty() {
+        path.split('/')
+            .filter_map(|id| id.parse::<i64>().ok())
+            .next()
+            .and_then(|id| names.get(&id))
+            .map(|a| a.name.clone())
+            .unwrap_or_default()
+    } else {
+        shown
+    }
+}
+
+/// The areas named along some paths (only those, not the whole tree).
+pub async fn area_names<'a>(
+    conn: &impl ConnectionTrait,
+    paths: impl IntoIterator<Item = &'a str>,
+) -> CoreResult<HashMap<i64, area::Model>> {
+    let ids: HashSet<i64> = paths
+        .into_iter()
+        .flat_map(|p| p.split('/').filter_map(|s| s.parse::<i64>().ok()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(area::Entity::find()
+        .filter(area::Column::Id.is_in(ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect())
+}
+
+/// The first `n` characters, with an ellipsis when cut.
+pub fn excerpt(text: &str, n: usize) -> String {
+    let mut out: String = text.chars().take(n).collect();
+    if text.chars().count() > n {
+        out.push('…');
+    }
+    out
+}
+
+/// A staff action on one report: the transition and its audit line, in one transaction. A
+/// refusal is audited too (as `report.<action>.refused`), then returned.
+pub async fn act(
+    db: &Db,
+    staff: &StaffActor,
+    report_id: i64,
+    action: Action,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Transition, LifecycleError> {
+    let code = action.code();
+    let target = format!("report:{report_id}");
+    let txn = db.write().await?;
+    let done =
+        lifecycle::transition_in(&*txn, &Actor::Staff(staff.clone()), report_id, action, now).await;
+    match done {
+        Ok(t) => {
+            let detail = format!(
+                "{} → {}",
+                t.event.from_state.map(|s| s.code()).unwrap_or("-"),
+                t.report.state.code()
+            );
+            audit::record_at(
+                &*txn,
+                Some(staff.id),
+                &format!("report.{code}"),
+                Some(&target),
+                Some(&detail),
+                ip,
+                now,
+            )
+            .await?;
+            txn.commit().await?;
+            Ok(t)
+        }
+        Err(e) => {
+            drop(txn);
+            if let LifecycleError::Refused(r) = &e {
+                let wtxn = db.write().await?;
+                audit::record_at(
+                    &*wtxn,
+                    Some(staff.id),
+                    &format!("report.{code}.refused"),
+                    Some(&target),
+                    Some(&r.to_string()),
+                    ip,
+                    now,
+                )
+                .await?;
+                wtxn.commit().await?;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The same action on several reports, each in its own transaction (one refusal does not undo
+/// the others). Returns each id with its outcome, in the order given, duplicates removed.
+pub async fn bulk(
+    db: &Db,
+    staff: &StaffActor,
+    ids: &[i64],
+    action: &Action,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> CoreResult<Vec<(i64, Result<Transition, LifecycleError>)>> {
+    if ids.len() > MAX_BULK {
+        return Err(CoreError::Invalid(format!(
+            "at most {MAX_BULK} reports at once"
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for &id in ids {
+        if seen.insert(id) {
+            out.push((id, act(db, staff, id, action.clone(), ip, now).await));
+        }
+    }
+    Ok(out)
+}
+
+/// The scope's area and its descendants down to `depth` levels below, in tree order, each with
+/// its depth (for the inbox's area filter).
+pub async fn area_options(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    depth: usize,
+) -> CoreResult<Vec<(area::Model, usize)>> {
+    let top = area::Entity::find_by_id(scope.area_id())
+        .one(conn)
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    let max_level = top.level as i16 + depth as i16;
+    let mut rows: Vec<area::Model> = area::Entity::find()
+        .filter(scope.condition(area::Column::Path))
+        .filter(area::Column::Level.lte(max_level))
+        .limit(5000)
+        .all(conn)
+        .await?;
+    let key = |a: &area::Model| -> Vec<i64> {
+        a.path.split('/').filter_map(|s| s.parse().ok()).collect()
+    };
+    rows.sort_by_cached_key(key);
+    let base = top.level as usize;
+    Ok(rows
+        .into_iter()
+        .map(|a| {
+            let d = (a.level as usize).saturating_sub(base);
+            (a, d)
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report page
+// ---------------------------------------------------------------------------------------------
+
+/// The actions the panel offers, by code, in display order.
+pub const PANEL_ACTIONS: &[&str] = &[
+    "accept",
+    "assign",
+    "return",
+    "reject",
+    "duplicate",
+    "reply",
+    "comment",
+    "resolve",
+    "verify_fail",
+    "close",
+    "reopen",
+    "escalate",
+];
+
+/// A stand-in action of each code, for asking [`lifecycle::decide`] what may be offered.
+fn sample_action(code: &str) -> Option<Action> {
+    use crate::domain::ReturnReason;
+    let note = || "-".to_owned();
+    Some(match code {
+        "accept" => Action::Accept,
+        "assign" => Action::Assign(lifecycle::Assignee::Staff(0)),
+        "return" => Action::Return {
+            reason: ReturnReason::Incomplete,
+            note: None,
+        },
+        "reject" => Action::Reject { note: note() },
+        "duplicate" => Action::MarkDuplicate { of: 0 },
+        "reply" => Action::Reply { note: note() },
+        "comment" => Action::Comment { note: note() },
+        "resolve" => Action::Resolve { note: None },
+        "verify_fail" => Action::VerifyFail { note: note() },
+        "close" => Action::Close { note: None },
+        "reopen" => Action::Reopen { note: note() },
+        "escalate" => Action::Escalate { note: None },
+        _ => return None,
+    })
+}
+
+/// A file attached to a report, without its bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttachmentMeta {
+    pub id: i64,
+    pub kind: String,
+    pub mime: Option<String>,
+    pub file_name: Option<String>,
+    pub size: Option<i64>,
+}
+
+/// One timeline line with the actor's name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventView {
+    pub event: crate::entity::report_event::Model,
+    /// Staff display name or member name; empty for the system.
+    pub actor: String,
+}
+
+/// Everything the report page shows. Only built for staff who may see the report.
+#[derive(Clone, Debug)]
+pub struct ReportDetail {
+    pub report: report::Model,
+    pub light: Option<Light>,
+    pub origin: String,
+    pub handling: String,
+    pub category: Option<category::Model>,
+    pub parent_category: Option<category::Model>,
+    pub reporter: Option<crate::entity::member::Model>,
+    pub assignee: Option<String>,
+    pub events: Vec<EventView>,
+    pub attachments: Vec<AttachmentMeta>,
+    /// Codes from [`PANEL_ACTIONS`] this staff user may do now.
+    pub actions: Vec<&'static str>,
+}
+
+/// The report page of `id` for `staff`, or `NotFound` outside their scope.
+pub async fn detail(
+    conn: &impl ConnectionTrait,
+    staff: &StaffActor,
+    id: i64,
+    now: DateTime<Utc>,
+) -> CoreResult<ReportDetail> {
+    use crate::entity::{attachment, member, report_event, staff_user};
+    let report = crate::reports::find_in_scope(conn, &staff.scope, id).await?;
+    let names = area_names(
+        conn,
+        [
+            report.origin_area_path.as_str(),
+            report.handling_area_path.as_str(),
+        ],
+    )
+    .await?;
+    let can_escalate = names
+        .get(&report.handling_area_id)
+        .is_some_and(|a| a.parent_id.is_some());
+    let facts = lifecycle::Facts::of(&report, can_escalate);
+    let actor = Actor::Staff(staff.clone());
+    let actions = PANEL_ACTIONS
+        .iter()
+        .copied()
+        .filter(|code| {
+            sample_action(code).is_some_and(|a| lifecycle::decide(&facts, &actor, &a, now).is_ok())
+        })
+        .collect();
+
+    let category = match report.category_id {
+        Some(c) => category::Entity::find_by_id(c).one(conn).await?,
+        None => None,
+    };
+    let parent_category = match category.as_ref().and_then(|c| c.parent_id) {
+        Some(p) => category::Entity::find_by_id(p).one(conn).await?,
+        None => None,
+    };
+    let reporter = match report.reporter_member_id {
+        Some(m) => member::Entity::find_by_id(m).one(conn).await?,
+        None => None,
+    };
+    let assignee = match (report.assignee_member_id, report.assignee_staff_id) {
+        (Some(m), _) => member::Entity::find_by_id(m)
+            .one(conn)
+            .await?
+            .map(|m| m.name),
+        (None, Some(s)) => staff_user::Entity::find_by_id(s)
+            .one(conn)
+            .await?
+            .map(|s| s.display_name),
+        _ => None,
+    };
+
+    let raw_events = report_event::Entity::find()
+        .filter(report_event::Column::ReportId.eq(report.id))
+        .order_by_asc(report_event::Column::Id)
+        .all(conn)
+        .await?;
+    let staff_ids: HashSet<i64> = raw_events.iter().filter_map(|e| e.actor_staff_id).collect();
+    let member_ids: HashSet<i64> = raw_events
+        .iter()
+        .filter_map(|e| e.actor_member_id)
+        .collect();
+    let staff_names: HashMap<i64, String> = if staff_ids.is_empty() {
+        HashMap::new()
+    } else {
+        staff_user::Entity::find()
+            .filter(staff_user::Column::Id.is_in(staff_ids))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.display_name))
+            .collect()
+    };
+    let member_names: HashMap<i64, String> = if member_ids.is_empty() {
+        HashMap::new()
+    } else {
+        member::Entity::find()
+            .filter(member::Column::Id.is_in(member_ids))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m.name))
+            .collect()
+    };
+    let events = raw_events
+        .into_iter()
+        .map(|e| {
+            let actor = e
+                .actor_staff_id
+                .and_then(|id| staff_names.get(&id).cloned())
+                .or_else(|| {
+                    e.actor_member_id
+                        .and_then(|id| member_names.get(&id).cloned())
+                })
+                .unwrap_or_default();
+            EventView { event: e, actor }
+        })
+        .collect();
+
+    let attachments = attachment::Entity::find()
+        .select_only()
+        .columns([
+            attachment::Column::Id,
+            attachment::Column::Kind,
+            attachment::Column::Mime,
+            attachment::Column::FileName,
+            attachment::Column::Size,
+        ])
+        .filter(attachment::Column::ReportId.eq(report.id))
+        .filter(attachment::Column::Data.is_not_null())
+        .order_by_asc(attachment::Column::Id)
+        .into_tuple::<(i64, String, Option<String>, Option<String>, Option<i64>)>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|(id, kind, mime, file_name, size)| AttachmentMeta {
+            id,
+            kind,
+            mime,
+            file_name,
+            size,
+        })
+        .collect();
+
+    Ok(ReportDetail {
+        light: light_of(&report, now),
+        origin: areas::display_path(&report.origin_area_path, &names),
+        handling: display_or_county(&report.handling_area_path, &names),
+        report,
+        category,
+        parent_category,
+        reporter,
+        assignee,
+        events,
+        attachments,
+        actions,
+    })
+}
+
+/// A stored file of a report the scope may see (`NotFound` otherwise, or when it has no bytes).
+pub async fn attachment_in_scope(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    report_id: i64,
+    attachment_id: i64,
+) -> CoreResult<crate::entity::attachment::Model> {
+    use crate::entity::attachment;
+    let report = crate::reports::find_in_scope(conn, scope, report_id).await?;
+    attachment::Entity::find_by_id(attachment_id)
+        .filter(attachment::Column::ReportId.eq(report.id))
+        .one(conn)
+        .await?
+        .filter(|a| a.data.is_some())
+        .ok_or(CoreError::NotFound)
+}
+
+/// Who a report can be assigned to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AssigneeChoices {
+    /// (staff id, display name)
+    pub staff: Vec<(i64, String)>,
+    /// (member id, name, area path as names) — grid leaders in the area.
+    pub members: Vec<(i64, String, String)>,
+}
+
+/// Most grid leaders offered in one list.
+pub const MAX_MEMBER_CHOICES: u64 = 500;
+
+/// Staff who may act on reports handled at `handling_path` (their scope contains it), and the
+/// active grid leaders inside it.
+pub async fn assignee_choices(
+    conn: &impl ConnectionTrait,
+    handling_path: &str,
+) -> CoreResult<AssigneeChoices> {
+    use crate::domain::{MemberStatus, StaffRole};
+    use crate::entity::{member, staff_user};
+    // Every ancestor-or-self path of the handling area: `/1/`, `/1/5/`, `/1/5/23/`.
+    let mut prefixes = Vec::new();
+    let mut acc = String::from("/");
+    for seg in handling_path.split('/').filter(|s| !s.is_empty()) {
+        acc.push_str(seg);
+        acc.push('/');
+        prefixes.push(acc.clone());
+    }
+    let staff = staff_user::Entity::find()
+        .filter(staff_user::Column::AreaPath.is_in(prefixes))
+        .filter(staff_user::Column::Active.eq(true))
+        .filter(staff_user::Column::Role.ne(StaffRole::Viewer))
+        .order_by_desc(staff_user::Column::AreaPath)
+        .order_by_asc(staff_user::Column::Username)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.display_name))
+        .collect();
+    let scope = Scope::from_parts(0, handling_path.to_owned());
+    let members = member::Entity::find()
+        .filter(scope.condition(member::Column::AreaPath))
+        .filter(member::Column::Status.ne(MemberStatus::Left))
+        .order_by_asc(member::Column::AreaPath)
+        .order_by_asc(member::Column::Id)
+        .limit(MAX_MEMBER_CHOICES)
+        .all(conn)
+        .await?;
+    let names = area_names(conn, members.iter().map(|m| m.area_path.as_str())).await?;
+    let members = members
+        .into_iter()
+        .map(|m| {
+            let area = areas::display_path(&m.area_path, &names);
+            (m.id, m.name, area)
+        })
+        .collect();
+    Ok(AssigneeChoices { staff, members })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let d = DateTime::from_timestamp_nanos(1_772_000_000_123_456_789);
+        for c in [
+            Cursor::Id(42),
+            Cursor::Due(Some(d), 7),
+            Cursor::Due(None, 9),
+        ] {
+            assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        }
+        for bad in ["", "x1", "i", "iabc", "d12", "d_1", "n_x", "d1_"] {
+            assert!(Cursor::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn patterns_and_excerpts() {
+        assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
+        assert_eq!(excerpt("一二三四", 2), "一二…");
+        assert_eq!(excerpt("一二", 2), "一二");
+    }
+}

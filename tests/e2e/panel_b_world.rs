@@ -1,0 +1,330 @@
+//! A small county with ten hand-made reports whose dashboard figures are known, shared by the
+//! panel-B tests (stats, exports, the export command, the JSON API).
+//!
+//! ```text
+//! 晋原街道 / 长乐社区  #1 incident closed  hazard.fire        60 min, on time
+//!                      #2 incident closed  hazard.gas        120 min, late
+//!                      #3 request  resolved livelihood.elderly        on time   (resident 王小明 13812345678)
+//!                      #4 request  submitted —              due 1 h ago (overdue)
+//!                      #5 visit    submitted —              due tomorrow
+//!                      #6 incident rejected security.theft
+//!          / 另一社区  #7 incident closed  environment.noise  30 min, on time
+//!                      #8 visit    in_progress —            due yesterday (overdue)
+//! 安仁镇   / 安仁社区  #9 incident closed  hazard.fire       600 min, on time  (resident 赵六 13900001111)
+//!                      #10 request accepted livelihood.medical filed in January, due later
+//! ```
+//! Members: 何刚华, 方秀海, 孟波玉 bound; 马东 left; 万丽 never bound.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use gridline_shared::domain::{MemberStatus, ReportKind, ReportState, StaffRole, Urgency};
+use gridline_shared::entity::{area, category, member, report, staff_user};
+use gridline_shared::{areas, import, roster, staff};
+use gridline_tests::TestDb;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+pub const ROSTER: &str = "镇街,村社区,网格,微网格,微网格长,手机号,标签\n\
+    晋原街道,长乐社区,第1网格,第1网格-1号微网格,何刚华,19900000563,党员\n\
+    晋原街道,长乐社区,第2网格,第2网格-1号微网格,方秀海,19900000767,\n\
+    晋原街道,长乐社区,第3网格,第3网格-1号微网格,马东,19900001234,\n\
+    晋原街道,另一社区,第1网格,第1网格-1号微网格,孟波玉,19900001562,\n\
+    安仁镇,安仁社区,第1网格,第1网格-1号微网格,万丽,19900002266,\n";
+
+pub const PASSWORD: &str = "long enough password";
+
+/// 2026-03-10 12:00 UTC: "now" for every figure.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0)
+        .single()
+        .unwrap()
+}
+
+pub fn march(day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0)
+        .single()
+        .unwrap()
+}
+
+pub struct World {
+    pub jinyuan: area::Model,
+    pub changle: area::Model,
+    pub lingyi: area::Model,
+    pub anren: area::Model,
+    pub county_admin: staff_user::Model,
+    pub town_admin: staff_user::Model,
+    pub secretary: staff_user::Model,
+    pub viewer: staff_user::Model,
+    pub anren_secretary: staff_user::Model,
+    /// Report ids #1..#10 in the order of the table above.
+    pub ids: Vec<i64>,
+}
+
+pub async fn member_by_phone(t: &TestDb, phone: &str) -> member::Model {
+    member::Entity::find()
+        .filter(member::Column::Phone.eq(phone))
+        .one(t.db.conn())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn category_id(t: &TestDb, code: &str) -> i64 {
+    category::Entity::find()
+        .filter(category::Column::Code.eq(code))
+        .one(t.db.conn())
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no category {code}"))
+        .id
+}
+
+/// One report, written as it would stand after its lifecycle (all fields set directly).
+pub struct Spec {
+    pub by: &'static str,
+    pub kind: ReportKind,
+    pub state: ReportState,
+    pub category: Option<&'static str>,
+    pub created: DateTime<Utc>,
+    pub close_after_min: Option<i64>,
+    pub on_time: Option<bool>,
+    pub due: Option<DateTime<Utc>>,
+    pub resident: Option<(&'static str, &'static str)>,
+}
+
+pub async fn put(t: &TestDb, s: Spec) -> report::Model {
+    let m = member_by_phone(t, s.by).await;
+    let origin = area::Entity::find_by_id(m.area_id)
+        .one(t.db.conn())
+        .await
+        .unwrap()
+        .unwrap();
+    let community_id =
+        areas::ancestor_id_at(&origin.path, gridline_shared::domain::AreaLevel::Community).unwrap();
+    let community = area::Entity::find_by_id(community_id)
+        .one(t.db.conn())
+        .await
+        .unwrap()
+        .unwrap();
+    let category_id = match s.category {
+        Some(code) => Some(category_id(t, code).await),
+        None => None,
+    };
+    let closed_at = s.close_after_min.map(|m| s.created + Duration::minutes(m));
+    let resolved_at = match s.state {
+        ReportState::Resolved | ReportState::Closed => {
+            Some(closed_at.unwrap_or(s.created + Duration::minutes(10)))
+        }
+        _ => None,
+    };
+    report::ActiveModel {
+        kind: Set(s.kind),
+        state: Set(s.state),
+        category_id: Set(category_id),
+        urgency: Set(Urgency::Normal),
+        description: Set(format!("{:?} {:?} 测试事项", s.kind, s.state)),
+        reporter_member_id: Set(Some(m.id)),
+        origin_area_id: Set(origin.id),
+        origin_area_path: Set(origin.path.clone()),
+        handling_area_id: Set(community.id),
+        handling_area_path: Set(community.path.clone()),
+        address: Set(Some("3栋2单元".into())),
+        resident_name: Set(s.resident.map(|r| r.0.to_owned())),
+        resident_phone: Set(s.resident.map(|r| r.1.to_owned())),
+        escalation_level: Set(0),
+        simulated: Set(false),
+        created_at: Set(s.created),
+        updated_at: Set(s.created),
+        submitted_at: Set(Some(s.created)),
+        resolved_at: Set(resolved_at),
+        closed_at: Set(closed_at),
+        clock_started_at: Set(s.due.map(|_| s.created)),
+        warn_at: Set(s.due),
+        due_at: Set(s.due),
+        resolved_on_time: Set(s.on_time),
+        ..Default::default()
+    }
+    .insert(t.db.conn())
+    .await
+    .unwrap()
+}
+
+pub async fn setup(t: &TestDb) -> World {
+    let conn = t.db.conn();
+    let scope = areas::root_scope(conn).await.unwrap();
+    let summary = import::import_roster(
+        &t.db,
+        &scope,
+        roster::parse_roster(ROSTER.as_bytes()).unwrap(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.members_new, 5);
+    for (phone, chat) in [
+        ("19900000563", 5001),
+        ("19900000767", 5002),
+        ("19900001562", 5003),
+    ] {
+        let mut a: member::ActiveModel = member_by_phone(t, phone).await.into();
+        a.telegram_user_id = Set(Some(chat));
+        a.telegram_chat_id = Set(Some(chat));
+        a.bound_at = Set(Some(march(1, 8)));
+        a.update(conn).await.unwrap();
+    }
+    let mut left: member::ActiveModel = member_by_phone(t, "19900001234").await.into();
+    left.status = Set(MemberStatus::Left);
+    left.update(conn).await.unwrap();
+
+    let root = areas::find_root(conn).await.unwrap().unwrap();
+    let jinyuan = areas::resolve_names(conn, "晋原街道").await.unwrap();
+    let changle = areas::resolve_names(conn, "晋原街道/长乐社区")
+        .await
+        .unwrap();
+    let lingyi = areas::resolve_names(conn, "晋原街道/另一社区")
+        .await
+        .unwrap();
+    let anren = areas::resolve_names(conn, "安仁镇").await.unwrap();
+    let anren_community = areas::resolve_names(conn, "安仁镇/安仁社区").await.unwrap();
+
+    let mk = |name: &'static str, role: StaffRole, a: area::Model| async move {
+        staff::create(t.db.conn(), name, PASSWORD, role, &a)
+            .await
+            .unwrap()
+    };
+    let county_admin = mk("county", StaffRole::CountyAdmin, root.clone()).await;
+    let town_admin = mk("jinyuan", StaffRole::TownAdmin, jinyuan.clone()).await;
+    let secretary = mk("changle", StaffRole::Secretary, changle.clone()).await;
+    let viewer = mk("viewer", StaffRole::Viewer, root.clone()).await;
+    let anren_secretary = mk("anren", StaffRole::Secretary, anren_community).await;
+
+    use ReportKind::*;
+    use ReportState::*;
+    let n = now();
+    let specs = vec![
+        Spec {
+            by: "19900000563",
+            kind: Incident,
+            state: Closed,
+            category: Some("hazard.fire"),
+            created: march(2, 2),
+            close_after_min: Some(60),
+            on_time: Some(true),
+            due: None,
+            resident: None,
+        },
+        Spec {
+            by: "19900000563",
+            kind: Incident,
+            state: Closed,
+            category: Some("hazard.gas"),
+            created: march(2, 3),
+            close_after_min: Some(120),
+            on_time: Some(false),
+            due: None,
+            resident: None,
+        },
+        Spec {
+            by: "19900000767",
+            kind: Request,
+            state: Resolved,
+            category: Some("livelihood.elderly"),
+            created: march(3, 2),
+            close_after_min: None,
+            on_time: Some(true),
+            due: None,
+            resident: Some(("王小明", "13812345678")),
+        },
+        Spec {
+            by: "19900000767",
+            kind: Request,
+            state: Submitted,
+            category: None,
+            created: march(9, 2),
+            close_after_min: None,
+            on_time: None,
+            due: Some(n - Duration::hours(1)),
+            resident: None,
+        },
+        Spec {
+            by: "19900000563",
+            kind: Visit,
+            state: Submitted,
+            category: None,
+            created: march(10, 1),
+            close_after_min: None,
+            on_time: None,
+            due: Some(n + Duration::days(1)),
+            resident: None,
+        },
+        Spec {
+            by: "19900000563",
+            kind: Incident,
+            state: Rejected,
+            category: Some("security.theft"),
+            created: march(4, 2),
+            close_after_min: None,
+            on_time: None,
+            due: None,
+            resident: None,
+        },
+        Spec {
+            by: "19900001562",
+            kind: Incident,
+            state: Closed,
+            category: Some("environment.noise"),
+            created: march(5, 2),
+            close_after_min: Some(30),
+            on_time: Some(true),
+            due: None,
+            resident: None,
+        },
+        Spec {
+            by: "19900001562",
+            kind: Visit,
+            state: InProgress,
+            category: None,
+            created: march(6, 2),
+            close_after_min: None,
+            on_time: None,
+            due: Some(n - Duration::days(1)),
+            resident: None,
+        },
+        Spec {
+            by: "19900002266",
+            kind: Incident,
+            state: Closed,
+            category: Some("hazard.fire"),
+            created: march(7, 2),
+            close_after_min: Some(600),
+            on_time: Some(true),
+            due: None,
+            resident: Some(("赵六", "13900001111")),
+        },
+        Spec {
+            by: "19900002266",
+            kind: Request,
+            state: Accepted,
+            category: Some("livelihood.medical"),
+            created: Utc.with_ymd_and_hms(2026, 1, 15, 2, 0, 0).single().unwrap(),
+            close_after_min: None,
+            on_time: None,
+            due: Some(n + Duration::days(2)),
+            resident: None,
+        },
+    ];
+    let mut ids = Vec::new();
+    for s in specs {
+        ids.push(put(t, s).await.id);
+    }
+    World {
+        jinyuan,
+        changle,
+        lingyi,
+        anren,
+        county_admin,
+        town_admin,
+        secretary,
+        viewer,
+        anren_secretary,
+        ids,
+    }
+}
