@@ -4,6 +4,8 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod helpers;
+
 mod m20261129_000001_foundation;
 mod m20261129_000002_bot;
 mod m20261129_000003_notices;
@@ -27,17 +29,48 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// A fingerprint of the migration set, used to name the PostgreSQL test template so that a
-/// template built from an older schema is never reused.
+/// The source of every migration: the test template's name hashes it, so editing a migration
+/// (not only adding one) never reuses a template built from the old text.
+const SOURCES: &[&str] = &[
+    include_str!("helpers.rs"),
+    include_str!("m20261129_000001_foundation.rs"),
+    include_str!("m20261129_000002_bot.rs"),
+    include_str!("m20261129_000003_notices.rs"),
+    include_str!("m20261129_000004_panel.rs"),
+    include_str!("m20261129_000005_api.rs"),
+    include_str!("m20261129_000006_dashboard.rs"),
+];
+
+/// A fingerprint of the migration set (names and sources), used to name the PostgreSQL test
+/// template so that a template built from another schema is never reused.
 pub fn schema_fingerprint() -> String {
     let names: Vec<String> = Migrator::migrations()
         .iter()
         .map(|m| m.name().to_owned())
         .collect();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in names.join(",").bytes() {
+    for byte in names
+        .join(",")
+        .bytes()
+        .chain(SOURCES.iter().flat_map(|s| s.bytes()))
+    {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_is_fingerprinted() {
+        assert_eq!(
+            SOURCES.len(),
+            Migrator::migrations().len() + 1,
+            "add the new migration to SOURCES"
+        );
+        assert_eq!(schema_fingerprint().len(), 16);
+    }
 }

@@ -1,54 +1,12 @@
 //! The foundation: areas, members, staff users, categories, holidays, reports with their
 //! timeline and attachments, and the outgoing-message queue.
 
+use crate::helpers::{fk, index, path_column};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-/// Materialised paths (`/1/5/23/`) are compared with `>=`/`<` ranges, which must follow byte
-/// order. SQLite's default BINARY collation does; on PostgreSQL we ask for the "C" collation.
-fn path_column(manager: &SchemaManager<'_>, col: impl IntoIden) -> ColumnDef {
-    let mut def = string(col);
-    if manager.get_database_backend() == DbBackend::Postgres {
-        def.extra("COLLATE \"C\"");
-    }
-    def
-}
-
-fn fk(
-    name: &str,
-    from: (impl IntoIden, impl IntoIden),
-    to: (impl IntoIden, impl IntoIden),
-    on_delete: ForeignKeyAction,
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .on_delete(on_delete)
-        .to_owned()
-}
-
-async fn index(
-    manager: &SchemaManager<'_>,
-    name: &str,
-    table: impl IntoIden,
-    cols: &[&'static str],
-    unique: bool,
-) -> Result<(), DbErr> {
-    let mut stmt = Index::create();
-    stmt.name(name).table(table);
-    for col in cols {
-        stmt.col(Alias::new(*col));
-    }
-    if unique {
-        stmt.unique();
-    }
-    manager.create_index(stmt.to_owned()).await
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -5,17 +5,10 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
+use crate::helpers::path_column_null;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-/// Paths compare as byte ranges; PostgreSQL needs the "C" collation for that (see foundation).
-fn path_column_null(manager: &SchemaManager<'_>, col: impl IntoIden) -> ColumnDef {
-    let mut def = string_null(col);
-    if manager.get_database_backend() == DbBackend::Postgres {
-        def.extra("COLLATE \"C\"");
-    }
-    def
-}
 
 /// (locale, title, body, sort order)
 const TEMPLATES: &[(&str, &str, &str, i32)] = &[

@@ -8,12 +8,9 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use rust_i18n::t;
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::areas;
 use crate::calendar::Light;
@@ -275,94 +272,9 @@ pub fn mask_name(raw: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // The filter (the inbox's, applied the same way)
 
-fn county_midnight(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
-    county_offset()
-        .from_local_datetime(&day.and_time(NaiveTime::MIN))
-        .single()
-        .map(|d| d.with_timezone(&Utc))
-        .ok_or_else(|| CoreError::Invalid("bad date".into()))
-}
-
-fn like_pattern(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
-/// The WHERE clause of an inbox filter inside `scope`.
-///
-/// Mirrors the inbox's own (private) condition so that an export holds exactly the rows the
-/// inbox lists; if `inbox` exposes its condition, call that instead.
-pub async fn filter_condition(
-    conn: &impl ConnectionTrait,
-    scope: &Scope,
-    f: &InboxFilter,
-    now: DateTime<Utc>,
-) -> CoreResult<Condition> {
-    use report::Column as C;
-    let mut cond = Condition::all().add(scope.condition(C::OriginAreaPath));
-    if !f.states.is_empty() {
-        cond = cond.add(C::State.is_in(f.states.iter().copied()));
-    }
-    if let Some(kind) = f.kind {
-        cond = cond.add(C::Kind.eq(kind));
-    }
-    if let Some(cat) = f.category_id {
-        let mut ids: Vec<i64> = category::Entity::find()
-            .filter(category::Column::ParentId.eq(cat))
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
-        ids.push(cat);
-        cond = cond.add(C::CategoryId.is_in(ids));
-    }
-    if let Some(area_id) = f.area_id {
-        let area = areas::find_in_scope(conn, scope, area_id).await?;
-        cond = cond.add(Scope::of_area(&area).condition(C::OriginAreaPath));
-    }
-    if let Some(u) = f.urgency {
-        cond = cond.add(C::Urgency.eq(u));
-    }
-    match f.light {
-        Some(Light::Red) => cond = cond.add(C::DueAt.lte(now)),
-        Some(Light::Yellow) => cond = cond.add(C::WarnAt.lte(now)).add(C::DueAt.gt(now)),
-        Some(Light::Green) => cond = cond.add(C::DueAt.gt(now)).add(C::WarnAt.gt(now)),
-        None => {}
-    }
-    if let Some(from) = f.from {
-        cond = cond.add(C::CreatedAt.gte(county_midnight(from)?));
-    }
-    if let Some(to) = f.to {
-        let next = to
-            .succ_opt()
-            .ok_or_else(|| CoreError::Invalid("bad date".into()))?;
-        cond = cond.add(C::CreatedAt.lt(county_midnight(next)?));
-    }
-    if let Some(text) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        if text.chars().count() > inbox::MAX_SEARCH_CHARS {
-            return Err(CoreError::Invalid(format!(
-                "search text longer than {} characters",
-                inbox::MAX_SEARCH_CHARS
-            )));
-        }
-        let pat = like_pattern(text);
-        cond = cond.add(
-            Condition::any()
-                .add(Expr::col(C::Description).like(LikeExpr::new(pat.clone()).escape('\\')))
-                .add(Expr::col(C::Address).like(LikeExpr::new(pat).escape('\\'))),
-        );
-    }
-    Ok(cond)
-}
+/// The WHERE clause of an inbox filter inside `scope`: the inbox's own, so an export holds
+/// exactly the rows the inbox lists.
+pub use crate::inbox::filter_condition;
 
 // ---------------------------------------------------------------------------------------------
 // Writers

@@ -204,6 +204,17 @@ fn county_midnight(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
         .ok_or_else(|| CoreError::Invalid("bad date".into()))
 }
 
+/// The WHERE clause of an inbox filter inside `scope` (what the inbox lists; exports and the
+/// JSON API use it so they hold exactly the same rows).
+pub async fn filter_condition(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    f: &InboxFilter,
+    now: DateTime<Utc>,
+) -> CoreResult<Condition> {
+    condition(conn, scope, f, true, now).await
+}
+
 /// The WHERE part shared by the page and the counts (`with_states` = include the state filter).
 async fn condition(
     conn: &impl ConnectionTrait,

@@ -5,10 +5,10 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use gridline_shared::calendar::Light;
 use gridline_shared::categories;
-use gridline_shared::domain::{ReportKind, ReportState, Urgency};
+use gridline_shared::domain::{ReportKind, Urgency};
 use gridline_shared::entity::category;
 use gridline_shared::inbox::{self, Cursor, InboxFilter, InboxRow, InboxSort};
 use gridline_shared::lifecycle::{Action, Assignee};
@@ -91,47 +91,8 @@ fn bad(locale: &str, what: &str) -> PanelError {
 
 fn parse_query(raw: Option<&str>, locale: &str) -> Result<Parsed, PanelError> {
     let form = FormData::parse(raw.unwrap_or("").as_bytes());
-    let mut f = InboxFilter::default();
-    for s in form.all("state") {
-        if s == "all" {
-            continue;
-        }
-        if s == "open" {
-            f.states
-                .extend(ReportState::ALL.iter().filter(|s| s.is_open()));
-            continue;
-        }
-        f.states
-            .push(ReportState::parse(s).ok_or_else(|| bad(locale, "state"))?);
-    }
-    if let Some(k) = form.get("kind") {
-        f.kind = Some(ReportKind::parse(k).ok_or_else(|| bad(locale, "kind"))?);
-    }
-    if let Some(c) = form.get("category") {
-        f.category_id = Some(c.parse().map_err(|_| bad(locale, "category"))?);
-    }
-    if let Some(a) = form.get("area") {
-        f.area_id = Some(a.parse().map_err(|_| bad(locale, "area"))?);
-    }
-    if let Some(u) = form.get("urgency") {
-        f.urgency = Some(Urgency::parse(u).ok_or_else(|| bad(locale, "urgency"))?);
-    }
-    if let Some(l) = form.get("light") {
-        f.light = Some(match l {
-            "green" => Light::Green,
-            "yellow" => Light::Yellow,
-            "red" => Light::Red,
-            _ => return Err(bad(locale, "light")),
-        });
-    }
-    let date = |name: &str| -> Result<Option<NaiveDate>, PanelError> {
-        form.get(name)
-            .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| bad(locale, name)))
-            .transpose()
-    };
-    f.from = date("from")?;
-    f.to = date("to")?;
-    f.text = form.get("q").map(str::to_owned);
+    // The same parameters as the exports and the JSON API.
+    let f = crate::pages::parse_filter(&form, locale)?;
     let sort = match form.get("sort") {
         Some(s) => InboxSort::parse(s).ok_or_else(|| bad(locale, "sort"))?,
         None => InboxSort::default(),
