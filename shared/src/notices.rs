@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rust_i18n::t;
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::{Expr, InsertStatement, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, Statement,
@@ -670,29 +670,7 @@ pub async fn submit(
                 notice_recipient::Column::Reachable,
                 notice_recipient::Column::Reminders,
             ]);
-            let mut messages = Query::insert();
-            messages
-                .into_table(outbox::Entity)
-                .columns([
-                    outbox::Column::Kind,
-                    outbox::Column::Priority,
-                    outbox::Column::MemberId,
-                    outbox::Column::ChatId,
-                    outbox::Column::NoticeId,
-                    outbox::Column::Payload,
-                    outbox::Column::DedupeKey,
-                    outbox::Column::Status,
-                    outbox::Column::Attempts,
-                    outbox::Column::NotBefore,
-                    outbox::Column::Simulated,
-                    outbox::Column::CreatedAt,
-                    outbox::Column::Retaken,
-                ])
-                .on_conflict(
-                    OnConflict::column(outbox::Column::DedupeKey)
-                        .do_nothing()
-                        .to_owned(),
-                );
+            let mut messages = bulk_outbox_insert();
             let mut queued = 0u64;
             for m in chunk {
                 let reachable = is_reachable(m);
@@ -711,23 +689,15 @@ pub async fn submit(
                     } else {
                         locale
                     };
-                    messages
-                        .values([
-                            MessageKind::Notice.code().into(),
-                            MessageKind::Notice.priority().into(),
-                            m.id.into(),
-                            chat.into(),
-                            n.id.into(),
-                            payload(text.clone(), n.id, with_attachment, locale)?.into(),
-                            format!("notice:{}:member:{}", n.id, m.id).into(),
-                            "pending".into(),
-                            0i32.into(),
-                            send_at.into(),
-                            false.into(),
-                            now.into(),
-                            0i32.into(),
-                        ])
-                        .map_err(|e| CoreError::Internal(e.to_string()))?;
+                    push_bulk_message(
+                        &mut messages,
+                        MessageKind::Notice,
+                        (m.id, chat, n.id),
+                        payload(text.clone(), n.id, with_attachment, locale)?,
+                        format!("notice:{}:member:{}", n.id, m.id),
+                        send_at,
+                        now,
+                    )?;
                     queued += 1;
                 }
             }
@@ -1069,29 +1039,7 @@ async fn remind_in(
     let mut queued = 0;
     let mut ids = Vec::new();
     for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut messages = Query::insert();
-        messages
-            .into_table(outbox::Entity)
-            .columns([
-                outbox::Column::Kind,
-                outbox::Column::Priority,
-                outbox::Column::MemberId,
-                outbox::Column::ChatId,
-                outbox::Column::NoticeId,
-                outbox::Column::Payload,
-                outbox::Column::DedupeKey,
-                outbox::Column::Status,
-                outbox::Column::Attempts,
-                outbox::Column::NotBefore,
-                outbox::Column::Simulated,
-                outbox::Column::CreatedAt,
-                outbox::Column::Retaken,
-            ])
-            .on_conflict(
-                OnConflict::column(outbox::Column::DedupeKey)
-                    .do_nothing()
-                    .to_owned(),
-            );
+        let mut messages = bulk_outbox_insert();
         let mut any = false;
         for row in chunk {
             let member_id: i64 = row.try_get("", "member_id")?;
@@ -1099,23 +1047,15 @@ async fn remind_in(
             let language: String = row.try_get("", "language")?;
             let locale = if language == "en" { "en" } else { "zh-CN" };
             let text = t!("msg.notice.reminder", locale = locale, title = title).into_owned();
-            messages
-                .values([
-                    MessageKind::Reminder.code().into(),
-                    MessageKind::Reminder.priority().into(),
-                    member_id.into(),
-                    chat_id.into(),
-                    n.id.into(),
-                    payload(text, n.id, false, locale)?.into(),
-                    format!("notice:{}:remind:{}:member:{}", n.id, round, member_id).into(),
-                    "pending".into(),
-                    0i32.into(),
-                    now.into(),
-                    false.into(),
-                    now.into(),
-                    0i32.into(),
-                ])
-                .map_err(|e| CoreError::Internal(e.to_string()))?;
+            push_bulk_message(
+                &mut messages,
+                MessageKind::Reminder,
+                (member_id, chat_id, n.id),
+                payload(text, n.id, false, locale)?,
+                format!("notice:{}:remind:{}:member:{}", n.id, round, member_id),
+                now,
+                now,
+            )?;
             ids.push(member_id);
             any = true;
             queued += 1;
@@ -1476,6 +1416,64 @@ fn csv_safe(s: &str) -> String {
     } else {
         s.to_owned()
     }
+}
+
+/// A multi-row INSERT into the outbox for bulk messages (notices, reminders); rows whose dedupe
+/// key is already queued are skipped, so a repeated send never queues a member twice.
+fn bulk_outbox_insert() -> InsertStatement {
+    let mut stmt = Query::insert();
+    stmt.into_table(outbox::Entity)
+        .columns([
+            outbox::Column::Kind,
+            outbox::Column::Priority,
+            outbox::Column::MemberId,
+            outbox::Column::ChatId,
+            outbox::Column::NoticeId,
+            outbox::Column::Payload,
+            outbox::Column::DedupeKey,
+            outbox::Column::Status,
+            outbox::Column::Attempts,
+            outbox::Column::NotBefore,
+            outbox::Column::Simulated,
+            outbox::Column::CreatedAt,
+            outbox::Column::Retaken,
+        ])
+        .on_conflict(
+            OnConflict::column(outbox::Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        );
+    stmt
+}
+
+/// Adds one pending row to a [`bulk_outbox_insert`]: `to` is (member, chat, notice).
+fn push_bulk_message(
+    stmt: &mut InsertStatement,
+    kind: MessageKind,
+    to: (i64, i64, i64),
+    payload: String,
+    dedupe_key: String,
+    not_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> CoreResult<()> {
+    let (member_id, chat_id, notice_id) = to;
+    stmt.values([
+        kind.code().into(),
+        kind.priority().into(),
+        member_id.into(),
+        chat_id.into(),
+        notice_id.into(),
+        payload.into(),
+        dedupe_key.into(),
+        "pending".into(),
+        0i32.into(),
+        not_before.into(),
+        false.into(),
+        now.into(),
+        0i32.into(),
+    ])
+    .map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok(())
 }
 
 #[cfg(test)]
