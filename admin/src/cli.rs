@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use gridline_shared::domain::{AreaLevel, StaffRole};
-use gridline_shared::{Db, areas, import, members, roster, staff};
+use gridline_shared::{Db, areas, demo, import, members, roster, staff};
 use rust_i18n::t;
 
 use crate::app::Application;
@@ -51,6 +51,9 @@ pub enum Command {
     /// Export data (CSV or XLSX).
     #[command(subcommand)]
     Export(crate::cli_export::ExportCommand),
+    /// Recompute the report counters (per community, kind and state) from the reports table:
+    /// a repair after reports were loaded or edited outside Gridline.
+    RebuildCounters,
 }
 
 #[derive(Debug, Args, Default)]
@@ -67,7 +70,14 @@ pub struct ServeArgs {
     /// Do not run the deadline scheduler (escalation of overdue reports, session clean-up).
     #[arg(long)]
     pub no_scheduler: bool,
+    /// Demo mode: fill a demo county (roster, reports in every state, notices) on the first
+    /// start, and print the demo logins. Uses gridline-demo.db unless a database is configured.
+    #[arg(long)]
+    pub demo: bool,
 }
+
+/// The database of `serve --demo` when none is configured: never the real `gridline.db`.
+pub const DEMO_DATABASE_URL: &str = "sqlite://gridline-demo.db";
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
@@ -126,6 +136,8 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     #[error("csv: {0}")]
     Csv(#[from] csv::Error),
+    #[error("{0}")]
+    Demo(#[from] gridline_shared::demo::DemoError),
 }
 
 impl CliError {
@@ -149,7 +161,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     } else {
         "zh-CN"
     };
-    let settings = Arc::new(Settings::load(cli.config.as_deref())?);
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Command::Serve(args) = &cli.command
+        && args.demo
+        && settings.database_url == gridline_shared::db::DEFAULT_DATABASE_URL
+    {
+        settings.database_url = DEMO_DATABASE_URL.to_owned();
+    }
+    let settings = Arc::new(settings);
     match cli.command {
         Command::Serve(args) => serve(settings, args, locale).await,
         Command::Migrate => {
@@ -175,6 +194,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }) => user_add(&settings, &username, role, area.as_deref(), locale).await,
         Command::Codes(args) => codes(&settings, args, locale).await,
         Command::Export(cmd) => crate::cli_export::run(&settings, cmd, locale).await,
+        Command::RebuildCounters => {
+            let db = open(&settings).await?;
+            let n = gridline_shared::counters::rebuild_counters(&db).await?;
+            eprintln!("{}", t!("cli.counters_rebuilt", locale = locale, count = n));
+            db.close().await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -191,7 +217,12 @@ async fn serve(
     locale: &str,
 ) -> Result<ExitCode, CliError> {
     let db = open(&settings).await?;
-    ensure_first_admin(&db, locale).await?;
+    let demo_logins = if args.demo {
+        Some(seed_demo(&settings, &db, locale).await?)
+    } else {
+        ensure_first_admin(&db, locale).await?;
+        None
+    };
     let bot = start_bot(&settings, &db, &args)?;
     let worker = start_worker(&settings, &db, &args)?;
     if args.no_panel {
@@ -208,6 +239,9 @@ async fn serve(
     }
     let addr = app.local_addr()?;
     eprintln!("{}", t!("cli.listening", locale = locale, addr = addr));
+    if let Some(logins) = demo_logins {
+        print_demo_logins(&settings, logins, &addr.to_string(), locale);
+    }
     app.run_until(shutdown_signal()).await?;
     stop_worker(worker).await;
     stop_bot(bot).await;
@@ -376,6 +410,70 @@ async fn ensure_first_admin(db: &Db, locale: &str) -> Result<(), CliError> {
         t!("cli.first_admin", locale = locale, password = password)
     );
     Ok(())
+}
+
+/// Demo mode: seeds the demo county on the first start (a marker keeps later starts from
+/// seeding again) and (re)sets the demo logins' known password.
+async fn seed_demo(
+    settings: &Settings,
+    db: &Db,
+    locale: &str,
+) -> Result<&'static [demo::DemoLogin], CliError> {
+    eprintln!(
+        "{}",
+        t!(
+            "cli.demo.seeding",
+            locale = locale,
+            url = gridline_shared::db::redact(&settings.database_url)
+        )
+    );
+    let started = std::time::Instant::now();
+    let summary = demo::seed(db, chrono::Utc::now()).await?;
+    let logins = demo::reset_logins(db).await?;
+    let key = if summary.seeded_now {
+        "cli.demo.seeded"
+    } else {
+        "cli.demo.reused"
+    };
+    eprintln!(
+        "{}",
+        t!(
+            key,
+            locale = locale,
+            members = summary.members,
+            reports = summary.reports,
+            notices = summary.notices,
+            secs = format!("{:.1}", started.elapsed().as_secs_f64())
+        )
+    );
+    Ok(logins)
+}
+
+/// The demo logins, one per line: `username / password — role (area)`.
+fn print_demo_logins(settings: &Settings, logins: &[demo::DemoLogin], addr: &str, locale: &str) {
+    let mut text = format!(
+        "\n{}\n",
+        t!("cli.demo.logins", locale = locale, addr = addr)
+    );
+    for l in logins {
+        let role = match l.role {
+            StaffRole::CountyAdmin => t!("cli.demo.role.county_admin", locale = locale),
+            StaffRole::TownAdmin => t!("cli.demo.role.town_admin", locale = locale),
+            StaffRole::Secretary => t!("cli.demo.role.secretary", locale = locale),
+            StaffRole::Viewer => t!("cli.demo.role.viewer", locale = locale),
+        };
+        let area = if l.area.is_empty() {
+            settings.county_name.as_str()
+        } else {
+            l.area
+        };
+        text.push_str(&format!(
+            "  {} / {} — {role} ({area})\n",
+            l.username,
+            demo::DEMO_PASSWORD
+        ));
+    }
+    eprintln!("{text}");
 }
 
 async fn shutdown_signal() {

@@ -13,6 +13,7 @@
 //! | `webhook_url` | `GRIDLINE_WEBHOOK_URL` | none: long polling. Set (with `webhook_secret`) to receive updates at `/telegram/webhook` |
 //! | `webhook_secret` | `GRIDLINE_WEBHOOK_SECRET` | none (never printed) |
 //! | `cookie_secure` | `GRIDLINE_COOKIE_SECURE` | `false` (set `true` behind HTTPS: cookies get `Secure`) |
+//! | `simulator` | `GRIDLINE_SIMULATOR` | `true`: the chat simulator page (`/simulator`); set `false` in production |
 
 use std::path::Path;
 
@@ -41,6 +42,8 @@ pub struct Settings {
     pub webhook_secret: Option<String>,
     /// Mark panel cookies `Secure` (only sent over HTTPS). Turn on when served over TLS.
     pub cookie_secure: bool,
+    /// The chat simulator page (`/simulator`). On for trials; production sets it off.
+    pub simulator: bool,
 }
 
 impl Default for Settings {
@@ -57,6 +60,7 @@ impl Default for Settings {
             webhook_url: None,
             webhook_secret: None,
             cookie_secure: false,
+            simulator: true,
         }
     }
 }
@@ -91,6 +95,7 @@ impl Settings {
                 "webhook_url",
                 "webhook_secret",
                 "cookie_secure",
+                "simulator",
             ]))
             .merge(
                 Env::raw()

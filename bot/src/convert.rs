@@ -1,5 +1,6 @@
 //! Telegram updates → core inputs. Only shapes are translated here; nothing is decided.
 
+use gridline_shared::conversation::machine::drop_control_chars;
 use gridline_shared::conversation::runner::{self, Incoming};
 use gridline_shared::conversation::{FileKind, FileRef, Input};
 use teloxide::types::{CallbackQuery, FileMeta, Message, MessageKind, Update, UpdateKind};
@@ -77,9 +78,9 @@ fn message(update_id: i64, m: &Message) -> Result<Converted, Ignored> {
         return Err(Ignored::Service);
     }
     let from = m.from.as_ref();
-    let caption = m.caption().map(str::to_owned);
+    let caption = m.caption().map(clean);
     let input = if let Some(text) = m.text() {
-        parse_text(text)
+        parse_text(&clean(text))
     } else if let Some(sizes) = m.photo() {
         match sizes
             .iter()
@@ -112,7 +113,7 @@ fn message(update_id: i64, m: &Message) -> Result<Converted, Ignored> {
                 &d.file,
                 FileKind::Document,
                 d.mime_type.as_ref().map(|x| x.to_string()),
-                d.file_name.clone(),
+                d.file_name.as_deref().map(file_name),
             ),
             caption,
         }
@@ -122,7 +123,7 @@ fn message(update_id: i64, m: &Message) -> Result<Converted, Ignored> {
                 &v.file,
                 FileKind::Document,
                 v.mime_type.as_ref().map(|x| x.to_string()),
-                v.file_name.clone(),
+                v.file_name.as_deref().map(file_name),
             ),
             caption,
         }
@@ -132,7 +133,7 @@ fn message(update_id: i64, m: &Message) -> Result<Converted, Ignored> {
                 &a.file,
                 FileKind::Voice,
                 a.mime_type.as_ref().map(|x| x.to_string()),
-                a.file_name.clone(),
+                a.file_name.as_deref().map(file_name),
             ),
             caption,
         }
@@ -151,7 +152,7 @@ fn message(update_id: i64, m: &Message) -> Result<Converted, Ignored> {
             _ => false,
         };
         Input::Contact {
-            phone: c.phone_number.clone(),
+            phone: clean(&c.phone_number),
             is_own,
         }
     } else {
@@ -175,6 +176,17 @@ fn message(update_id: i64, m: &Message) -> Result<Converted, Ignored> {
         },
         callback: None,
     })
+}
+
+/// Text as sent, without control characters (NUL cannot be stored by PostgreSQL; the others
+/// are invisible). Telegram never sends them, a webhook caller might.
+fn clean(text: &str) -> String {
+    drop_control_chars(text).into_owned()
+}
+
+/// A file name as shown in the panel: no control characters, at most 255 characters.
+fn file_name(name: &str) -> String {
+    drop_control_chars(name).chars().take(255).collect()
 }
 
 /// `/cmd@bot arg` → a command; anything else → text.

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
-use gridline_shared::bot_store;
 use gridline_shared::conversation::render::tr;
 use gridline_shared::domain::Lang;
+use gridline_shared::{CoreError, bot_store};
 use teloxide::payloads::{GetUpdatesSetters, SetMyCommandsSetters};
 use teloxide::prelude::Requester;
 use teloxide::types::{AllowedUpdate, BotCommand, Update};
@@ -172,7 +172,8 @@ pub async fn run(rt: BotRuntime, shutdown: impl Future<Output = ()> + Send) {
         if updates.is_empty() {
             continue;
         }
-        let failed = process_batch(&rt, updates.clone()).await;
+        let failures = process_batch_detailed(&rt, updates.clone()).await;
+        let failed: Vec<i64> = failures.iter().map(|f| f.update_id).collect();
         let max_id = updates
             .iter()
             .map(convert::update_id)
@@ -182,7 +183,14 @@ pub async fn run(rt: BotRuntime, shutdown: impl Future<Output = ()> + Send) {
         let mut retry = false;
         if let Some(first_failed) = failed.iter().copied().min() {
             let n = attempts.entry(first_failed).or_insert(0);
-            *n += 1;
+            // The database being unreachable (a restart, a network cut) is nobody's update's
+            // fault: it is waited out, however long, and never makes an update be skipped.
+            let unavailable = failures
+                .iter()
+                .any(|f| f.update_id == first_failed && f.database_unavailable);
+            if !unavailable {
+                *n += 1;
+            }
             if *n >= MAX_ATTEMPTS_PER_UPDATE {
                 tracing::error!(
                     update_id = first_failed,
@@ -221,9 +229,51 @@ pub async fn run(rt: BotRuntime, shutdown: impl Future<Output = ()> + Send) {
     }
 }
 
+/// An update whose effect could not be committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub update_id: i64,
+    /// It failed because the database could not be reached (or it waited behind such an
+    /// update of its chat): worth retrying for as long as that lasts.
+    pub database_unavailable: bool,
+}
+
+/// Whether an error means the database is unreachable for now (connection refused or lost,
+/// the server restarting or shutting down, no connection in time) rather than a problem
+/// with the update.
+pub fn database_unavailable(e: &CoreError) -> bool {
+    let CoreError::Db(db) = e else {
+        return false;
+    };
+    let text = db.to_string().to_ascii_lowercase();
+    [
+        "connection",
+        "pool timed out",
+        "pool closed",
+        "broken pipe",
+        "io error",
+        "error communicating",
+        "the database system is",
+        "57p01",
+        "57p02",
+        "57p03",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
 /// Handles a batch: one task per chat, each chat's updates in order, chats in parallel.
 /// Returns the ids of updates whose effect could not be committed.
 pub async fn process_batch(rt: &BotRuntime, updates: Vec<Update>) -> Vec<i64> {
+    process_batch_detailed(rt, updates)
+        .await
+        .into_iter()
+        .map(|f| f.update_id)
+        .collect()
+}
+
+/// [`process_batch`], saying why each update failed.
+pub async fn process_batch_detailed(rt: &BotRuntime, updates: Vec<Update>) -> Vec<Failure> {
     let mut by_chat: Vec<(i64, Vec<Update>)> = Vec::new();
     for u in updates {
         let key = convert::chat_key(&u);
@@ -233,30 +283,56 @@ pub async fn process_batch(rt: &BotRuntime, updates: Vec<Update>) -> Vec<i64> {
         }
     }
     let mut tasks = tokio::task::JoinSet::new();
+    let mut ids_of_task: HashMap<tokio::task::Id, Vec<i64>> = HashMap::new();
     for (_, list) in by_chat {
         let rt = rt.clone();
-        tasks.spawn(async move {
-            let mut failed = Vec::new();
+        let ids: Vec<i64> = list.iter().map(convert::update_id).collect();
+        let handle = tasks.spawn(async move {
+            let mut failed: Vec<Failure> = Vec::new();
             for u in list {
                 let id = convert::update_id(&u);
-                if !failed.is_empty() {
+                if let Some(first) = failed.first() {
                     // Keep the chat's order: after a failure, its later updates wait too.
-                    failed.push(id);
+                    let database_unavailable = first.database_unavailable;
+                    failed.push(Failure {
+                        update_id: id,
+                        database_unavailable,
+                    });
                     continue;
                 }
                 if let Err(e) = rt.handle_update(&u).await {
-                    tracing::error!(update_id = id, error = %e, "update not handled; will retry");
-                    failed.push(id);
+                    let database_unavailable = database_unavailable(&e);
+                    tracing::error!(update_id = id, error = %e, database_unavailable, "update not handled; will retry");
+                    failed.push(Failure {
+                        update_id: id,
+                        database_unavailable,
+                    });
                 }
             }
             failed
         });
+        ids_of_task.insert(handle.id(), ids);
     }
     let mut failed = Vec::new();
-    while let Some(r) = tasks.join_next().await {
+    while let Some(r) = tasks.join_next_with_id().await {
         match r {
-            Ok(f) => failed.extend(f),
-            Err(e) => tracing::error!(error = %e, "update task panicked"),
+            Ok((_, f)) => failed.extend(f),
+            Err(e) => {
+                // A panic rolled its update back (the transaction was dropped): the chat's
+                // updates are tried again, and skipped like any failing update after
+                // `MAX_ATTEMPTS_PER_UPDATE` — never passed over silently.
+                tracing::error!(error = %e, "update task panicked; will retry");
+                failed.extend(
+                    ids_of_task
+                        .remove(&e.id())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|update_id| Failure {
+                            update_id,
+                            database_unavailable: false,
+                        }),
+                );
+            }
         }
     }
     failed

@@ -6,9 +6,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use dashmap::DashMap;
-use gridline_shared::conversation::runner::{self, Reply, RunnerSettings};
+use gridline_shared::conversation::runner::{
+    self, DurableReceipts, QueuedReply, Reply, RunnerSettings,
+};
 use gridline_shared::conversation::{Button, Keyboard};
+use gridline_shared::delivery::{self, SendOutcome};
 use gridline_shared::{CoreResult, Db, bot_store};
+use std::future::IntoFuture;
 use teloxide::net::Download;
 use teloxide::payloads::{
     AnswerCallbackQuerySetters, EditMessageReplyMarkupSetters, EditMessageTextSetters,
@@ -25,6 +29,17 @@ use crate::convert::{self, CallbackMeta, Ignored};
 
 /// Telegram's limit for one message's text.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// How long a receipt's outbox row stays held by this process after the update's commit. The
+/// bot sends it at once; a process killed before recording the result leaves it to the
+/// delivery worker, which takes the row again when this lease has run out.
+pub const RECEIPT_LEASE: Duration = Duration::from_secs(25);
+/// A receipt is sent by the bot itself only while this much of its lease remains (otherwise it
+/// is handed to the worker at once) …
+const RECEIPT_MIN_LEASE: Duration = Duration::from_secs(21);
+/// … and the send is abandoned (as `uncertain`: it may have gone out) after this long, so it
+/// never outlives the lease (teloxide's own client gives up after 17 s).
+const RECEIPT_SEND_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How the bot runs.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +71,8 @@ struct Inner {
     bot: Bot,
     config: BotConfig,
     chats: DashMap<i64, Arc<tokio::sync::Mutex<()>>>,
+    /// Holds this process's receipts in the outbox (`lease_owner`).
+    durable: DurableReceipts,
 }
 
 impl BotRuntime {
@@ -66,6 +83,14 @@ impl BotRuntime {
                 bot,
                 config,
                 chats: DashMap::new(),
+                durable: DurableReceipts {
+                    owner: format!(
+                        "bot:{}:{}",
+                        std::process::id(),
+                        Utc::now().timestamp_micros()
+                    ),
+                    lease: RECEIPT_LEASE,
+                },
             }),
         }
     }
@@ -125,8 +150,14 @@ impl BotRuntime {
         let settings = RunnerSettings {
             max_file_bytes: self.inner.config.max_file_bytes,
         };
-        let outcome =
-            runner::handle(&self.inner.db, converted.incoming, &settings, Utc::now()).await?;
+        let outcome = runner::handle_durable(
+            &self.inner.db,
+            converted.incoming,
+            &settings,
+            Some(&self.inner.durable),
+            Utc::now(),
+        )
+        .await?;
         if outcome.duplicate {
             // Still answer a repeated button press, so the user's client stops spinning.
             if let Some(cb) = &converted.callback {
@@ -138,21 +169,40 @@ impl BotRuntime {
             }
             return Ok(());
         }
-        self.perform(chat_id, converted.callback.as_ref(), outcome.replies)
-            .await;
+        self.perform(
+            chat_id,
+            converted.callback.as_ref(),
+            outcome.replies,
+            &outcome.queued,
+        )
+        .await;
         for id in outcome.fetch {
             self.fetch_file(id).await;
         }
         Ok(())
     }
 
-    /// Performs the replies after the commit. Failures are logged, not retried: the update's
+    /// Performs the replies after the commit. Receipts (`queued`: outbox rows this process
+    /// holds) are sent once and their result recorded on the row, so the delivery worker
+    /// retries them when Telegram failed. Other failures are logged, not retried: the update's
     /// effect is already stored.
-    async fn perform(&self, chat_id: i64, callback: Option<&CallbackMeta>, replies: Vec<Reply>) {
+    async fn perform(
+        &self,
+        chat_id: i64,
+        callback: Option<&CallbackMeta>,
+        replies: Vec<Reply>,
+        queued: &[QueuedReply],
+    ) {
         let bot = &self.inner.bot;
         let chat = ChatId(chat_id);
         let mut answered = false;
-        for reply in replies {
+        for (index, reply) in replies.into_iter().enumerate() {
+            if let Some(q) = queued.iter().find(|q| q.reply == index) {
+                if let Reply::Send { text, keyboard, .. } = reply {
+                    self.send_receipt(chat, q, text, &keyboard).await;
+                }
+                continue;
+            }
             match reply {
                 Reply::Send {
                     text,
@@ -254,6 +304,59 @@ impl BotRuntime {
         }
     }
 
+    /// Sends a receipt whose outbox row this process holds, and records the outcome on the row
+    /// with the delivery worker's rules (`delivery::record_held`): 5xx and connections that
+    /// never reached Telegram go back to the queue and are retried by the worker with backoff;
+    /// a request that went out without an answer is `uncertain` (maybe delivered; not resent).
+    async fn send_receipt(&self, chat: ChatId, q: &QueuedReply, text: String, keyboard: &Keyboard) {
+        let db = &self.inner.db;
+        let owner = &self.inner.durable.owner;
+        let Some(outbox_id) = q.outbox_id else {
+            // Queued by an earlier submit of the same report: that row is its one receipt.
+            return;
+        };
+        let left = (q.lease_until - Utc::now()).to_std().unwrap_or_default();
+        let outcome = if left < RECEIPT_MIN_LEASE {
+            None
+        } else {
+            let mut req = self
+                .inner
+                .bot
+                .send_message(chat, truncate(&text, MAX_MESSAGE_CHARS));
+            if let Some(markup) = markup(keyboard) {
+                req = req.reply_markup(markup);
+            }
+            match tokio::time::timeout(RECEIPT_SEND_TIMEOUT, req.into_future()).await {
+                Ok(result) => {
+                    if let Err(e) = &result {
+                        log_send_error("sendMessage (receipt)", e);
+                    }
+                    Some(crate::transport::classify(
+                        result.map(|m| i64::from(m.id.0)),
+                    ))
+                }
+                Err(_) => {
+                    tracing::warn!(outbox_id, "receipt send timed out");
+                    Some(SendOutcome::Uncertain("timed out".into()))
+                }
+            }
+        };
+        for attempt in 1..=5u64 {
+            let result = match &outcome {
+                Some(o) => delivery::record_held(db, owner, outbox_id, o.clone()).await,
+                None => delivery::release_held(db, owner, outbox_id).await,
+            };
+            match result {
+                Ok(()) => return,
+                Err(e) => {
+                    // The row stays held until its lease ends; the worker then takes it again.
+                    tracing::warn!(outbox_id, attempt, error = %e, "recording a receipt's send");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+            }
+        }
+    }
+
     /// Downloads an attachment's bytes (the largest photo size was chosen when it arrived) into
     /// the database, so the panel can show it without the bot token. Files over the limit keep
     /// only their Telegram id.
@@ -268,7 +371,16 @@ impl BotRuntime {
             Ok(f) => f,
             Err(e) => {
                 log_send_error("getFile", &e);
-                if matches!(e, RequestError::Api(_)) {
+                // Telegram refused this file (gone, too big): give up. A 5xx is transient:
+                // keep it pending, fetched again at the next start.
+                let permanent = match &e {
+                    RequestError::Api(teloxide::ApiError::Unknown(d)) => {
+                        !crate::transport::is_server_error(d)
+                    }
+                    RequestError::Api(_) => true,
+                    _ => false,
+                };
+                if permanent {
                     let _ = bot_store::give_up_file(db, id).await;
                 }
                 return;

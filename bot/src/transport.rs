@@ -129,7 +129,8 @@ pub fn classify(result: Result<i64, RequestError>) -> SendOutcome {
     }
 }
 
-fn is_server_error(description: &str) -> bool {
+/// Whether a Bot API error description is one of Telegram's 5xx answers.
+pub(crate) fn is_server_error(description: &str) -> bool {
     let d = description.to_ascii_lowercase();
     [
         "bad gateway",

@@ -12,6 +12,8 @@ mod m20261129_000003_notices;
 mod m20261129_000004_panel;
 mod m20261129_000005_api;
 mod m20261129_000006_dashboard;
+mod m20261129_000007_simulator;
+mod m20261129_000008_counters;
 
 pub struct Migrator;
 
@@ -25,6 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_panel::Migration),
             Box::new(m20261129_000005_api::Migration),
             Box::new(m20261129_000006_dashboard::Migration),
+            Box::new(m20261129_000007_simulator::Migration),
+            Box::new(m20261129_000008_counters::Migration),
         ]
     }
 }
@@ -39,6 +43,8 @@ const SOURCES: &[&str] = &[
     include_str!("m20261129_000004_panel.rs"),
     include_str!("m20261129_000005_api.rs"),
     include_str!("m20261129_000006_dashboard.rs"),
+    include_str!("m20261129_000007_simulator.rs"),
+    include_str!("m20261129_000008_counters.rs"),
 ];
 
 /// A fingerprint of the migration set (names and sources), used to name the PostgreSQL test

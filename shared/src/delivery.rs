@@ -484,6 +484,7 @@ impl<T: Transport> Inner<T> {
         let query = format!(
             "SELECT o.id AS id, o.status AS status FROM outbox o \
              WHERE ((o.status = 'pending' AND o.not_before <= {p1}) OR (o.status = 'sending' AND o.lease_until < {p2})) \
+             AND o.chat_id < {sim} \
              AND NOT EXISTS (SELECT 1 FROM outbox q WHERE q.chat_id = o.chat_id AND q.id <> o.id \
                AND ((q.status = 'sending' AND q.lease_until >= {p3}) OR (q.status = 'sent' AND q.sent_at > {p4}))) \
              ORDER BY o.priority, o.id LIMIT {p5}{lock}",
@@ -492,6 +493,8 @@ impl<T: Transport> Inner<T> {
             p3 = p(3),
             p4 = p(4),
             p5 = p(5),
+            // Simulated chats are the chat simulator's to show (see `simulator`).
+            sim = crate::simulator::SIMULATED_CHAT_BASE,
         );
         let rows = txn
             .query_all_raw(Statement::from_sql_and_values(
@@ -809,115 +812,183 @@ impl<T: Transport> Inner<T> {
     /// Writes results in one transaction. A result only applies while this worker still
     /// holds the row (a row retaken by another worker is theirs).
     async fn record(&self, results: &[(outbox::Model, Done)]) -> CoreResult<()> {
-        use sea_orm::sea_query::ExprTrait;
-        if results.is_empty() {
-            return Ok(());
+        record_rows(&self.db, &self.name, Some(&self.stats), results).await
+    }
+}
+
+/// Writes results in one transaction, each only while `name` still holds the row (`sending`,
+/// leased to it).
+async fn record_rows(
+    db: &Db,
+    name: &str,
+    stats: Option<&WorkerStats>,
+    results: &[(outbox::Model, Done)],
+) -> CoreResult<()> {
+    use sea_orm::sea_query::ExprTrait;
+    if results.is_empty() {
+        return Ok(());
+    }
+    let txn = db.write().await?;
+    let mine = || {
+        sea_orm::Condition::all()
+            .add(outbox::Column::Status.eq(STATUS_SENDING))
+            .add(outbox::Column::LeaseOwner.eq(name.to_owned()))
+    };
+    let clear = |u: sea_orm::UpdateMany<outbox::Entity>, keep_owner: bool| {
+        let u = u.col_expr(
+            outbox::Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        );
+        if keep_owner {
+            // Who sent it stays on the row.
+            u
+        } else {
+            u.col_expr(
+                outbox::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
         }
-        let txn = self.db.write().await?;
-        let mine = || {
-            sea_orm::Condition::all()
-                .add(outbox::Column::Status.eq(STATUS_SENDING))
-                .add(outbox::Column::LeaseOwner.eq(self.name.clone()))
-        };
-        let clear = |u: sea_orm::UpdateMany<outbox::Entity>, keep_owner: bool| {
-            let u = u.col_expr(
-                outbox::Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            );
-            if keep_owner {
-                // Who sent it stays on the row.
-                u
-            } else {
-                u.col_expr(
-                    outbox::Column::LeaseOwner,
-                    Expr::value(Option::<String>::None),
-                )
-            }
-        };
-        for (row, done) in results {
-            let base = clear(
-                outbox::Entity::update_many(),
-                matches!(done, Done::Sent { .. }),
-            );
-            let update = match done {
-                Done::Sent { message_id, at } => {
-                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
-                    base.col_expr(outbox::Column::Status, Expr::value(STATUS_SENT))
-                        .col_expr(outbox::Column::TelegramMessageId, Expr::value(*message_id))
-                        .col_expr(outbox::Column::SentAt, Expr::value(*at))
-                        .col_expr(
-                            outbox::Column::LastError,
-                            Expr::value(Option::<String>::None),
-                        )
+    };
+    for (row, done) in results {
+        let base = clear(
+            outbox::Entity::update_many(),
+            matches!(done, Done::Sent { .. }),
+        );
+        let update = match done {
+            Done::Sent { message_id, at } => {
+                if let Some(s) = stats {
+                    s.sent.fetch_add(1, Ordering::Relaxed);
                 }
-                Done::Blocked => {
-                    self.stats.blocked.fetch_add(1, Ordering::Relaxed);
-                    base.col_expr(outbox::Column::Status, Expr::value(STATUS_BLOCKED))
-                        .col_expr(
-                            outbox::Column::LastError,
-                            Expr::value("blocked by the user"),
-                        )
-                }
-                Done::Failed(reason) => {
-                    self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                    base.col_expr(outbox::Column::Status, Expr::value(STATUS_FAILED))
-                        .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
-                }
-                Done::Uncertain(reason) => {
-                    self.stats.uncertain.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        outbox_id = row.id,
-                        "no answer from Telegram: the message may have been delivered; marked uncertain, not resent"
-                    );
-                    base.col_expr(outbox::Column::Status, Expr::value(STATUS_UNCERTAIN))
-                        .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
-                }
-                Done::Retry { wait, reason } => {
-                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                    base.col_expr(outbox::Column::Status, Expr::value(STATUS_PENDING))
-                        .col_expr(
-                            outbox::Column::NotBefore,
-                            Expr::value(Utc::now() + chrono_dur(*wait)),
-                        )
-                        .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
-                }
-                Done::Release { not_before, reason } => base
-                    .col_expr(outbox::Column::Status, Expr::value(STATUS_PENDING))
-                    .col_expr(outbox::Column::NotBefore, Expr::value(*not_before))
-                    .col_expr(
-                        outbox::Column::Attempts,
-                        Expr::col(outbox::Column::Attempts).sub(1),
-                    )
+                base.col_expr(outbox::Column::Status, Expr::value(STATUS_SENT))
+                    .col_expr(outbox::Column::TelegramMessageId, Expr::value(*message_id))
+                    .col_expr(outbox::Column::SentAt, Expr::value(*at))
                     .col_expr(
                         outbox::Column::LastError,
-                        Expr::value(reason.clone().or_else(|| row.last_error.clone())),
-                    ),
-            };
-            update
-                .filter(outbox::Column::Id.eq(row.id))
-                .filter(mine())
-                .exec(&*txn)
-                .await?;
-            if let Done::Blocked = done
-                && let Some(member_id) = row.member_id
-            {
-                mark_member_blocked(&*txn, member_id).await?;
-                // Nothing else queued for them can arrive either.
-                outbox::Entity::update_many()
-                    .col_expr(outbox::Column::Status, Expr::value(STATUS_BLOCKED))
+                        Expr::value(Option::<String>::None),
+                    )
+            }
+            Done::Blocked => {
+                if let Some(s) = stats {
+                    s.blocked.fetch_add(1, Ordering::Relaxed);
+                }
+                base.col_expr(outbox::Column::Status, Expr::value(STATUS_BLOCKED))
                     .col_expr(
                         outbox::Column::LastError,
                         Expr::value("blocked by the user"),
                     )
-                    .filter(outbox::Column::MemberId.eq(member_id))
-                    .filter(outbox::Column::Status.is_in([STATUS_PENDING, STATUS_HELD]))
-                    .exec(&*txn)
-                    .await?;
             }
+            Done::Failed(reason) => {
+                if let Some(s) = stats {
+                    s.failed.fetch_add(1, Ordering::Relaxed);
+                }
+                base.col_expr(outbox::Column::Status, Expr::value(STATUS_FAILED))
+                    .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
+            }
+            Done::Uncertain(reason) => {
+                if let Some(s) = stats {
+                    s.uncertain.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(
+                    outbox_id = row.id,
+                    "no answer from Telegram: the message may have been delivered; marked uncertain, not resent"
+                );
+                base.col_expr(outbox::Column::Status, Expr::value(STATUS_UNCERTAIN))
+                    .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
+            }
+            Done::Retry { wait, reason } => {
+                if let Some(s) = stats {
+                    s.retried.fetch_add(1, Ordering::Relaxed);
+                }
+                base.col_expr(outbox::Column::Status, Expr::value(STATUS_PENDING))
+                    .col_expr(
+                        outbox::Column::NotBefore,
+                        Expr::value(Utc::now() + chrono_dur(*wait)),
+                    )
+                    .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
+            }
+            Done::Release { not_before, reason } => base
+                .col_expr(outbox::Column::Status, Expr::value(STATUS_PENDING))
+                .col_expr(outbox::Column::NotBefore, Expr::value(*not_before))
+                .col_expr(
+                    outbox::Column::Attempts,
+                    Expr::col(outbox::Column::Attempts).sub(1),
+                )
+                .col_expr(
+                    outbox::Column::LastError,
+                    Expr::value(reason.clone().or_else(|| row.last_error.clone())),
+                ),
+        };
+        update
+            .filter(outbox::Column::Id.eq(row.id))
+            .filter(mine())
+            .exec(&*txn)
+            .await?;
+        if let Done::Blocked = done
+            && let Some(member_id) = row.member_id
+        {
+            mark_member_blocked(&*txn, member_id).await?;
+            // Nothing else queued for them can arrive either.
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::Status, Expr::value(STATUS_BLOCKED))
+                .col_expr(
+                    outbox::Column::LastError,
+                    Expr::value("blocked by the user"),
+                )
+                .filter(outbox::Column::MemberId.eq(member_id))
+                .filter(outbox::Column::Status.is_in([STATUS_PENDING, STATUS_HELD]))
+                .exec(&*txn)
+                .await?;
         }
-        txn.commit().await?;
-        Ok(())
     }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Records what happened to a row held outside the worker — a receipt the bot sent itself
+/// right after the update's commit (`conversation::runner::handle_durable`) — with the
+/// worker's rules: sent; 5xx or a connection that never reached Telegram: back to `pending`
+/// after a pause, for the worker to retry; no answer after sending: `uncertain` (not resent);
+/// 403: blocked; other 4xx: failed; 429: back to `pending` after the wait, without spending an
+/// attempt. Nothing happens when `owner` no longer holds the row (its lease ran out and a worker
+/// took it).
+pub async fn record_held(
+    db: &Db,
+    owner: &str,
+    outbox_id: i64,
+    outcome: SendOutcome,
+) -> CoreResult<()> {
+    let Some(row) = outbox::Entity::find_by_id(outbox_id).one(db.conn()).await? else {
+        return Ok(());
+    };
+    let done = match outcome {
+        SendOutcome::Sent { message_id } => Done::Sent {
+            message_id,
+            at: Utc::now(),
+        },
+        SendOutcome::Blocked => Done::Blocked,
+        SendOutcome::Permanent(reason) => Done::Failed(reason),
+        SendOutcome::Transient(reason) => Done::Retry {
+            wait: backoff(row.attempts),
+            reason,
+        },
+        SendOutcome::Uncertain(reason) => Done::Uncertain(reason),
+        SendOutcome::RetryAfter(wait) => release(Utc::now() + chrono_dur(wait), Some(FLOOD)),
+    };
+    record_rows(db, owner, None, &[(row, done)]).await
+}
+
+/// Gives a held row back to the worker at once (the holder will not send it).
+pub async fn release_held(db: &Db, owner: &str, outbox_id: i64) -> CoreResult<()> {
+    let Some(row) = outbox::Entity::find_by_id(outbox_id).one(db.conn()).await? else {
+        return Ok(());
+    };
+    record_rows(
+        db,
+        owner,
+        None,
+        &[(row, release(Utc::now(), Some("not sent by its holder")))],
+    )
+    .await
 }
 
 fn release(not_before: DateTime<Utc>, reason: Option<&str>) -> Done {

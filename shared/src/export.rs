@@ -74,10 +74,12 @@ pub struct ExportRow {
     pub address: String,
     pub resident_name: String,
     pub resident_phone: String,
+    /// `模拟` / `Simulated` for a report filed in the chat simulator, else empty.
+    pub simulated: String,
 }
 
 impl ExportRow {
-    fn cells(&self) -> [&str; 12] {
+    fn cells(&self) -> [&str; 13] {
         [
             &self.kind,
             &self.state,
@@ -91,12 +93,13 @@ impl ExportRow {
             &self.address,
             &self.resident_name,
             &self.resident_phone,
+            &self.simulated,
         ]
     }
 }
 
 /// Column keys in order (the number first); `export.column.<key>` holds the header text.
-pub const COLUMNS: [&str; 13] = [
+pub const COLUMNS: [&str; 14] = [
     "number",
     "kind",
     "state",
@@ -110,6 +113,7 @@ pub const COLUMNS: [&str; 13] = [
     "address",
     "resident_name",
     "resident_phone",
+    "simulated",
 ];
 
 /// The header row in `locale`.
@@ -231,6 +235,11 @@ fn to_row(
         address: r.address.clone().unwrap_or_default(),
         resident_name,
         resident_phone,
+        simulated: if r.simulated {
+            t!("export.simulated", locale = locale).into_owned()
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -458,6 +467,7 @@ mod tests {
             address: "3栋, 2单元".into(),
             resident_name: String::new(),
             resident_phone: String::new(),
+            simulated: String::new(),
         };
         sink.row(&row).unwrap();
         let text = String::from_utf8(sink.finish().unwrap()).unwrap();

@@ -5,7 +5,7 @@
 //!
 //! Rows carry no personal data: residents' names and phones stay on the report page.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, NullOrdering, Order};
@@ -17,6 +17,7 @@ use sea_orm::{
 use crate::areas;
 use crate::audit;
 use crate::calendar::Light;
+use crate::counters;
 use crate::db::Db;
 use crate::domain::{ReportKind, ReportState, Urgency};
 use crate::entity::{area, category, report};
@@ -32,6 +33,9 @@ pub const MAX_PAGE: u64 = 200;
 pub const MAX_SEARCH_CHARS: usize = 100;
 /// Most reports one bulk action takes.
 pub const MAX_BULK: usize = 200;
+/// Above this many matching reports, the counts of a filter the counters cannot answer are
+/// shown as "1,000+" in a wide scope (see [`InboxPage::counts_capped`]).
+pub const COUNT_CAP: u64 = 1000;
 /// Characters of the description shown in a row.
 pub const EXCERPT_CHARS: usize = 80;
 
@@ -148,6 +152,8 @@ pub struct InboxRow {
     pub due_at: Option<DateTime<Utc>>,
     /// `None` when no deadline runs.
     pub light: Option<Light>,
+    /// Filed in the chat simulator.
+    pub simulated: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -157,6 +163,11 @@ pub struct InboxPage {
     pub next: Option<Cursor>,
     /// Reports per state for the filter without its state part, every state listed.
     pub counts: Vec<(ReportState, u64)>,
+    /// The counts stopped at [`COUNT_CAP`]: more than that many reports match, and `counts`
+    /// are those of the first `COUNT_CAP + 1` found (lower bounds). Only for a filter the
+    /// maintained counters cannot answer in a scope holding most reports, where an exact
+    /// count would read every row (a text search, a category…).
+    pub counts_capped: bool,
 }
 
 impl InboxPage {
@@ -215,6 +226,31 @@ pub async fn filter_condition(
     condition(conn, scope, f, true, now).await
 }
 
+/// How the scope's path range is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Range {
+    /// An indexable range: the planner may start from the path index.
+    Indexed,
+    /// On SQLite, the same range as a plain filter (`+origin_area_path`, which no index
+    /// serves): for a scope holding most reports, walking the id (or state, or deadline) index
+    /// in the page's order and skipping the few rows outside is far cheaper than reading the
+    /// whole range and sorting it, and SQLite's planner (without range statistics) does not
+    /// see that. PostgreSQL's planner does, so it always gets the indexable form.
+    Filter,
+}
+
+/// The scope's path range on `origin_area_path`.
+fn scope_range(scope: &Scope, range: Range, backend: sea_orm::DbBackend) -> Condition {
+    if range == Range::Filter && backend == sea_orm::DbBackend::Sqlite {
+        Condition::all().add(Expr::cust_with_values(
+            "+\"origin_area_path\" >= ? AND +\"origin_area_path\" < ?",
+            [scope.path().to_owned(), scope.path_end()],
+        ))
+    } else {
+        Condition::all().add(scope.condition(report::Column::OriginAreaPath))
+    }
+}
+
 /// The WHERE part shared by the page and the counts (`with_states` = include the state filter).
 async fn condition(
     conn: &impl ConnectionTrait,
@@ -223,8 +259,19 @@ async fn condition(
     with_states: bool,
     now: DateTime<Utc>,
 ) -> CoreResult<Condition> {
+    condition_with(conn, scope, f, with_states, Range::Indexed, now).await
+}
+
+async fn condition_with(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    f: &InboxFilter,
+    with_states: bool,
+    range: Range,
+    now: DateTime<Utc>,
+) -> CoreResult<Condition> {
     use report::Column as C;
-    let mut cond = Condition::all().add(scope.condition(C::OriginAreaPath));
+    let mut cond = Condition::all().add(scope_range(scope, range, conn.get_database_backend()));
     if with_states && !f.states.is_empty() {
         cond = cond.add(C::State.is_in(f.states.iter().copied()));
     }
@@ -325,7 +372,13 @@ pub async fn list(
         return Err(CoreError::Invalid("bad page cursor".into()));
     }
     let limit = limit.clamp(1, MAX_PAGE);
-    let cond = condition(conn, scope, filter, true, now).await?;
+    let wide_scope = wide(conn, scope).await?;
+    let range = if wide_scope {
+        Range::Filter
+    } else {
+        Range::Indexed
+    };
+    let cond = condition_with(conn, scope, filter, true, range, now).await?;
     let mut models = keyset(report::Entity::find().filter(cond), sort, after)
         .limit(limit + 1)
         .all(conn)
@@ -341,24 +394,7 @@ pub async fn list(
         None
     };
 
-    let count_cond = condition(conn, scope, filter, false, now).await?;
-    let grouped: Vec<(ReportState, i64)> = report::Entity::find()
-        .select_only()
-        .column(report::Column::State)
-        .column_as(Expr::col(report::Column::Id).count(), "n")
-        .filter(count_cond)
-        .group_by(report::Column::State)
-        .into_tuple()
-        .all(conn)
-        .await?;
-    let by_state: BTreeMap<&str, u64> = grouped
-        .iter()
-        .map(|(s, n)| (s.code(), u64::try_from(*n).unwrap_or(0)))
-        .collect();
-    let counts = ReportState::ALL
-        .iter()
-        .map(|s| (*s, by_state.get(s.code()).copied().unwrap_or(0)))
-        .collect();
+    let (counts, counts_capped) = state_counts(conn, scope, filter, wide_scope, now).await?;
 
     let names = area_names(
         conn,
@@ -384,9 +420,119 @@ pub async fn list(
             created_at: r.created_at,
             due_at: r.due_at,
             light: light_of(r, now),
+            simulated: r.simulated,
         })
         .collect();
-    Ok(InboxPage { rows, next, counts })
+    Ok(InboxPage {
+        rows,
+        next,
+        counts,
+        counts_capped,
+    })
+}
+
+/// Whether the scope holds so many reports that a page is found faster by walking an index in
+/// the page's order (reading about `limit · total / in_scope` rows) than by reading the
+/// scope's whole path range and sorting it (`in_scope` rows): `in_scope² > 64 · total`.
+/// Decided from the counters, so only for scopes they answer; the county always is.
+async fn wide(conn: &impl ConnectionTrait, scope: &Scope) -> CoreResult<bool> {
+    if !counters::answers(scope.path()) {
+        return Ok(false);
+    }
+    if scope.path().trim_matches('/').split('/').count() == 1 {
+        // The county: the range holds every report.
+        return Ok(true);
+    }
+    let root_path = scope
+        .path()
+        .split('/')
+        .find(|s| !s.is_empty())
+        .map(|id| format!("/{id}/"))
+        .unwrap_or_default();
+    let in_scope: u64 = counters::state_counts(conn, scope.path(), None)
+        .await?
+        .values()
+        .sum();
+    let total: u64 = counters::state_counts(conn, &root_path, None)
+        .await?
+        .values()
+        .sum();
+    Ok(in_scope.saturating_mul(in_scope) > total.saturating_mul(64))
+}
+
+/// Reports per state (every state listed) for `filter` without its state part: from the
+/// maintained counters when the filter is only a kind and/or an area and the subtree is made of
+/// whole communities (see [`crate::counters`]), otherwise by counting the rows.
+async fn state_counts(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    filter: &InboxFilter,
+    wide_scope: bool,
+    now: DateTime<Utc>,
+) -> CoreResult<(Vec<(ReportState, u64)>, bool)> {
+    let only_kind_and_area = InboxFilter {
+        states: Vec::new(),
+        kind: filter.kind,
+        area_id: filter.area_id,
+        ..InboxFilter::default()
+    } == InboxFilter {
+        states: Vec::new(),
+        ..filter.clone()
+    } && filter.text.as_deref().is_none_or(|t| t.trim().is_empty());
+    let subtree = if only_kind_and_area {
+        match filter.area_id {
+            // Checked against the scope as the row query does.
+            Some(id) => Some(areas::find_in_scope(conn, scope, id).await?.path),
+            None => Some(scope.path().to_owned()),
+        }
+    } else {
+        None
+    };
+    let mut capped = false;
+    let by_state: HashMap<ReportState, u64> = match subtree {
+        Some(path) if counters::answers(&path) => {
+            counters::state_counts(conn, &path, filter.kind).await?
+        }
+        _ if wide_scope => {
+            // Count at most COUNT_CAP + 1 matching rows, found the way the page finds its rows.
+            let count_cond = condition_with(conn, scope, filter, false, Range::Filter, now).await?;
+            let states: Vec<ReportState> = report::Entity::find()
+                .select_only()
+                .column(report::Column::State)
+                .filter(count_cond)
+                .limit(COUNT_CAP + 1)
+                .into_tuple()
+                .all(conn)
+                .await?;
+            capped = states.len() as u64 > COUNT_CAP;
+            let mut m = HashMap::new();
+            for s in states {
+                *m.entry(s).or_default() += 1;
+            }
+            m
+        }
+        _ => {
+            let count_cond = condition(conn, scope, filter, false, now).await?;
+            let grouped: Vec<(ReportState, i64)> = report::Entity::find()
+                .select_only()
+                .column(report::Column::State)
+                .column_as(Expr::col(report::Column::Id).count(), "n")
+                .filter(count_cond)
+                .group_by(report::Column::State)
+                .into_tuple()
+                .all(conn)
+                .await?;
+            grouped
+                .into_iter()
+                .map(|(s, n)| (s, u64::try_from(n).unwrap_or(0)))
+                .collect()
+        }
+    };
+    let counts = ReportState::ALL
+        .iter()
+        .map(|s| (*s, by_state.get(s).copied().unwrap_or(0)))
+        .collect();
+    Ok((counts, capped))
 }
 
 /// The display path, or the county's name for the root.

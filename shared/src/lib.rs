@@ -14,8 +14,10 @@ pub mod bot_store;
 pub mod calendar;
 pub mod categories;
 pub mod conversation;
+pub mod counters;
 pub mod db;
 pub mod delivery;
+pub mod demo;
 pub mod domain;
 pub mod entity;
 pub mod error;
@@ -33,6 +35,7 @@ pub mod reports;
 pub mod response_templates;
 pub mod roster;
 pub mod scope;
+pub mod simulator;
 pub mod staff;
 pub mod stats;
 

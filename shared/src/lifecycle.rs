@@ -605,6 +605,7 @@ pub async fn transition_in(
         active.warn_at = Set(due.map(|d| warn_at(now, d)));
     }
     let updated = active.update(txn).await?;
+    crate::counters::report_changed(txn, &report, &updated).await?;
 
     let (actor_kind, staff_id, member_id) = match actor {
         Actor::Staff(s) => ("staff", Some(s.id), None),

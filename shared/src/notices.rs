@@ -1468,7 +1468,7 @@ fn push_bulk_message(
         "pending".into(),
         0i32.into(),
         not_before.into(),
-        false.into(),
+        crate::simulator::is_simulated_chat(chat_id).into(),
         now.into(),
         0i32.into(),
     ])

@@ -108,7 +108,7 @@ pub async fn enqueue_to_member(
         lease_until: Set(None),
         last_error: Set(None),
         telegram_message_id: Set(None),
-        simulated: Set(false),
+        simulated: Set(crate::simulator::is_simulated_chat(chat_id)),
         created_at: Set(now),
         sent_at: Set(None),
         ..Default::default()

@@ -117,6 +117,7 @@ pub async fn submit(
     }
     .insert(db)
     .await?;
+    crate::counters::report_added(db, &saved).await?;
     report_event::ActiveModel {
         report_id: Set(saved.id),
         at: Set(now),

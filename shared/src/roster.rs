@@ -1,6 +1,6 @@
 //! Reading a roster upload: the county's list of micro-grid leaders.
 //!
-//! [`parse_roster`] takes the bytes of an uploaded file (CSV in UTF-8 or GBK, or an Excel
+//! [`parse_roster`] takes the bytes of an uploaded file (CSV in UTF-8, GBK or UTF-16, or an Excel
 //! workbook) and returns every data row either as a validated [`RosterRow`] or as a [`BadRow`]
 //! with the reason, in file order. It is pure: no database, no file system.
 //!
@@ -28,6 +28,8 @@ pub enum RosterFormat {
     CsvUtf8,
     /// CSV (comma or tab separated) in GBK / GB18030, as Excel on Chinese Windows saves it.
     CsvGbk,
+    /// Text in UTF-16 with a byte-order mark, as Excel's "Unicode text" (tab separated) saves it.
+    CsvUtf16,
     /// A spreadsheet read with calamine: XLSX (also legacy XLS, XLSB or ODS).
     Xlsx,
 }
@@ -439,6 +441,30 @@ fn read_sheet(bytes: &[u8]) -> Result<(RosterFormat, Sheet), RosterError> {
             },
         ));
     }
+    let utf16 = if bytes.starts_with(b"\xFF\xFE") {
+        Some(encoding_rs::UTF_16LE)
+    } else if bytes.starts_with(b"\xFE\xFF") {
+        Some(encoding_rs::UTF_16BE)
+    } else {
+        None
+    };
+    if let Some(encoding) = utf16 {
+        let (text, had_errors) = encoding.decode_with_bom_removal(bytes);
+        if had_errors || looks_binary(&text) || text.contains('\0') {
+            return Err(RosterError::NotARoster);
+        }
+        if text.chars().all(char::is_whitespace) {
+            return Err(RosterError::Empty);
+        }
+        let rows = read_csv(&text)?;
+        return Ok((
+            RosterFormat::CsvUtf16,
+            Sheet {
+                rows,
+                check_width: true,
+            },
+        ));
+    }
     let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(RosterError::Empty);
@@ -608,12 +634,15 @@ fn cell_text(cell: &Data) -> String {
     }
 }
 
-/// Removes zero-width characters anywhere and whitespace (including `\r`, full-width and
-/// no-break spaces) at both ends.
+/// Removes zero-width and control characters (other than tab and line breaks) anywhere and
+/// whitespace (including `\r`, full-width and no-break spaces) at both ends.
 fn clean(s: &str) -> String {
     let s: String = s
         .chars()
-        .filter(|c| !matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}'))
+        .filter(|c| {
+            !matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+                && (!c.is_control() || matches!(c, '\n' | '\t' | '\r'))
+        })
         .collect();
     s.trim().to_owned()
 }

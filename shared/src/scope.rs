@@ -49,6 +49,11 @@ impl Scope {
         self.contains(&other.path)
     }
 
+    /// The smallest path above every path of this subtree (the exclusive end of its range).
+    pub fn path_end(&self) -> String {
+        upper_bound(&self.path)
+    }
+
     /// SQL condition: `col` (a materialised path column) lies in this subtree.
     pub fn condition(&self, col: impl IntoColumnRef + Clone) -> SimpleExpr {
         Expr::col(col.clone())

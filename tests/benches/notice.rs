@@ -11,19 +11,13 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gridline_shared::domain::StaffRole;
-use gridline_shared::lifecycle::StaffActor;
-use gridline_shared::{areas, import, notices, roster, staff};
-use gridline_tests::fake_telegram::{FakeTelegram, FakeUser, TOKEN};
-use gridline_tests::{Backend, TestDb, fixture, gridline_bin};
-use sea_orm::ConnectionTrait;
-
-const MEMBERS: usize = 7303;
-const CHAT_BASE: i64 = 1_000_000;
+use gridline_shared::notices;
+use gridline_tests::bench_support::{self, MEMBERS, Serve, ServeOptions};
+use gridline_tests::fake_telegram::{FakeTelegram, FakeUser};
+use gridline_tests::{Backend, TestDb, gridline_bin};
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -56,44 +50,17 @@ async fn one_run(backend: Backend, rate: f64) {
     let Some(t) = TestDb::new(backend, "bench_notice").await else {
         return;
     };
-    let text = std::fs::read(fixture("county-roster.csv")).unwrap();
-    let root = areas::root_scope(t.db.conn()).await.unwrap();
-    import::import_roster(
-        &t.db,
-        &root,
-        roster::parse_roster(&text).unwrap(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
-    t.db.conn()
-        .execute_unprepared(&format!(
-            "UPDATE members SET telegram_user_id = id + {CHAT_BASE}, telegram_chat_id = id + {CHAT_BASE}"
-        ))
-        .await
-        .unwrap();
-    let root_area = areas::find_root(t.db.conn()).await.unwrap().unwrap();
-    let user = staff::create(
-        t.db.conn(),
-        "bench",
-        "long enough password",
-        StaffRole::CountyAdmin,
-        &root_area,
-    )
-    .await
-    .unwrap();
-    let actor = StaffActor::of(&user);
+    bench_support::county_bound(&t.db).await;
+    let actor = bench_support::county_admin(&t.db).await;
 
     let fake = FakeTelegram::start().await;
     fake.set_latency(Duration::from_millis(50));
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn(&t.url, &fake, rate, dir.path());
-
-    // Wait for the bot to poll.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while fake.calls("getUpdates") == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let opts = ServeOptions {
+        send_rate: rate,
+        ..Default::default()
+    };
+    let mut serve = Serve::start(&t.url, &fake, &opts);
+    bench_support::wait_until_polling(&fake, &mut serve).await;
 
     let new = notices::NewNotice {
         title: "基准测试通知".into(),
@@ -136,11 +103,7 @@ async fn one_run(backend: Backend, rate: f64) {
         let rest = Duration::from_secs(1).saturating_sub(asked.elapsed());
         tokio::time::sleep(rest).await;
     }
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+    serve.stop();
 
     let mut times: Vec<Instant> = fake
         .all_sent()
@@ -154,14 +117,9 @@ async fn one_run(backend: Backend, rate: f64) {
     let span = last.duration_since(first).as_secs_f64();
     let achieved = (n_sent - 1) as f64 / span;
     latencies.sort();
-    let p95 = latencies
-        .get(((latencies.len() as f64 * 0.95).ceil() as usize).saturating_sub(1))
-        .copied()
-        .unwrap_or_default();
-    let p50 = latencies
-        .get(latencies.len() / 2)
-        .copied()
-        .unwrap_or_default();
+    let p95 = bench_support::percentile(&latencies, 95.0);
+    let p50 = bench_support::percentile(&latencies, 50.0);
+    println!("[{}]", bench_support::machine());
     println!(
         "{:?} rate {rate}/s: enqueue {MEMBERS} rows {:.2} s; sent {n_sent} in {:.1} s (first send {:.2} s after submit) = {:.1}/s = {:.1} % of the configured rate; bot reply to an unrelated user during the notice: p50 {:.0} ms, p95 {:.0} ms over {} probes",
         backend,
@@ -181,21 +139,4 @@ fn count_notice(fake: &FakeTelegram) -> usize {
         .iter()
         .filter(|m| m.text.starts_with("<b>基准测试通知"))
         .count()
-}
-
-fn spawn(url: &str, fake: &FakeTelegram, rate: f64, dir: &std::path::Path) -> Child {
-    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-    Command::new(gridline_bin())
-        .args(["serve", "--no-panel", "--no-scheduler"])
-        .current_dir(dir)
-        .env("GRIDLINE_DATABASE_URL", url)
-        .env("TELOXIDE_TOKEN", TOKEN)
-        .env("GRIDLINE_TELEGRAM_API_URL", fake.api_url())
-        .env("GRIDLINE_SEND_RATE", rate.to_string())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod bad_input_bot;
+mod bad_input_panel;
 mod bot_bind;
 mod bot_cli;
 mod bot_followup;
@@ -9,9 +11,15 @@ mod bot_report;
 mod bot_robust;
 mod bot_support;
 mod cli;
+mod counters;
 mod delivery;
 mod delivery_queue;
+mod demo;
 mod fake_telegram;
+mod fault_kill;
+mod fault_pg;
+mod fault_telegram;
+mod fault_writers;
 mod import;
 mod lifecycle;
 mod notices;
@@ -24,3 +32,5 @@ mod panel_browser;
 mod panel_inbox;
 mod panel_report;
 mod panel_scheduler;
+mod simulator;
+mod simulator_browser;

@@ -35,7 +35,7 @@ const FLAGS: &[&str] = &[
     "--window-size=1366,900",
 ];
 
-fn find_program(names: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     for dir in std::env::split_paths(&path) {
         for n in names {
@@ -48,14 +48,14 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
     None
 }
 
-fn artifacts() -> PathBuf {
+pub(crate) fn artifacts() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// chromedriver on a free port, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: tokio::process::Child,
     url: String,
     _profile: tempfile::TempDir,
@@ -67,7 +67,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver(chromedriver: &Path) -> Driver {
+pub(crate) async fn start_driver(chromedriver: &Path) -> Driver {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -96,7 +96,7 @@ async fn start_driver(chromedriver: &Path) -> Driver {
     panic!("chromedriver did not answer on port {port}");
 }
 
-async fn browser(driver: &Driver) -> Client {
+pub(crate) async fn browser(driver: &Driver) -> Client {
     let mut args: Vec<String> = FLAGS.iter().map(|s| (*s).to_owned()).collect();
     args.push(format!(
         "--user-data-dir={}",
@@ -117,21 +117,32 @@ async fn browser(driver: &Driver) -> Client {
         .expect("cannot open a Chromium session")
 }
 
-async fn screenshot(c: &Client, name: &str) {
+pub(crate) async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     assert!(png.starts_with(&[0x89, b'P', b'N', b'G']));
     std::fs::write(artifacts().join(name), png).unwrap();
 }
 
-async fn click(c: &Client, css: &str) {
-    c.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+/// Clicks the element, finding it again when the page replaced it between finding and clicking
+/// (a reload or a script re-rendering the part: "stale element reference").
+pub(crate) async fn click(c: &Client, css: &str) {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let element = c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+        match element.click().await {
+            Ok(()) => return,
+            Err(e) if attempt < 5 && format!("{e:?}").contains("StaleElementReference") => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("clicking {css}: {e}"),
+        }
+    }
 }
 
 async fn wait_state(c: &Client, state: &str) {

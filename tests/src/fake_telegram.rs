@@ -5,7 +5,8 @@
 //!
 //! Tests play the users: they inject updates (text, photos, locations, contacts, button presses),
 //! then read what the bot sent to each chat. Faults can be injected per method or per chat:
-//! 429 with `retry_after`, 403 (blocked), 5xx, delays, dropped connections; and Telegram's
+//! 429 with `retry_after`, 403 (blocked), 5xx, delays, cut connections (before or after the
+//! call is performed), also as a seeded random share of a method's calls; and Telegram's
 //! flood limits can be enforced (answering 429 when exceeded), so tests can prove they are kept.
 
 use std::collections::{HashMap, VecDeque};
@@ -111,8 +112,55 @@ pub enum Fault {
     Delay(Duration),
     /// Perform the call, then sleep before answering (the client may time out having been served).
     DelayAfter(Duration),
-    /// Close the connection without answering (the call is not performed).
+    /// Cut the connection without an answer; the call is not performed (the client cannot
+    /// tell this from [`Fault::ResetAfter`]: to it, both are "no answer").
     Reset,
+    /// Perform the call (a message is recorded as delivered), then cut the connection without
+    /// an answer: the client never learns that it went out.
+    ResetAfter,
+}
+
+/// A seeded random share of calls of one method answering with faults (each call draws once:
+/// 5xx, delay, reset before or after performing, or normal, by these shares).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RandomFaults {
+    pub seed: u64,
+    /// 502 Bad Gateway (not performed).
+    pub server_error: f64,
+    /// Answered normally after a delay drawn from `delay`.
+    pub delayed: f64,
+    pub delay: (Duration, Duration),
+    /// [`Fault::Reset`].
+    pub reset_before: f64,
+    /// [`Fault::ResetAfter`].
+    pub reset_after: f64,
+}
+
+/// A fault the server applied, for tests to account for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppliedFault {
+    pub method: String,
+    pub chat_id: Option<i64>,
+    /// The text of the message the call carried.
+    pub text: String,
+    pub fault: Fault,
+    /// The message recorded as delivered despite the fault (`ResetAfter`, `Delay…`).
+    pub message_id: Option<i64>,
+}
+
+/// splitmix64: a small deterministic generator for the random faults.
+#[derive(Clone, Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 #[derive(Default)]
@@ -133,6 +181,23 @@ struct Inner {
     flood_violations: u32,
     webhook_deleted: u32,
     commands: Value,
+    /// Position in `sent` by message id (lookups stay O(1) with tens of thousands of messages).
+    sent_index: HashMap<i64, usize>,
+    /// When each update was pushed, and when a getUpdates answer first handed it out.
+    update_times: HashMap<i64, UpdateTimes>,
+    /// Receivers of every message the bot sends (not edits), as it arrives.
+    sent_subscribers: Vec<tokio::sync::mpsc::UnboundedSender<SentMessage>>,
+    /// Random faults per method, with their generator.
+    random: HashMap<String, (RandomFaults, Rng)>,
+    /// Every fault applied, in order.
+    applied: Vec<AppliedFault>,
+}
+
+/// When an update was pushed by a (fake) user and when the bot first received it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpdateTimes {
+    pub pushed: Instant,
+    pub handed_out: Option<Instant>,
 }
 
 #[derive(Clone)]
@@ -202,6 +267,13 @@ impl FakeTelegram {
             inner.next_update_id += 1;
             update["update_id"] = json!(id);
             inner.updates.push_back(update);
+            inner.update_times.insert(
+                id,
+                UpdateTimes {
+                    pushed: Instant::now(),
+                    handed_out: None,
+                },
+            );
             id
         };
         self.shared.new_update.notify_waiters();
@@ -252,12 +324,7 @@ impl FakeTelegram {
 
     /// The user replies to one of the bot's messages.
     pub fn reply_text(&self, user: &FakeUser, to_message_id: i64, text: &str) -> Value {
-        let original = self
-            .lock()
-            .sent
-            .iter()
-            .find(|m| m.message_id == to_message_id)
-            .cloned();
+        let original = self.lock().find_sent(to_message_id).cloned();
         let reply_to = json!({
             "message_id": to_message_id,
             "date": chrono::Utc::now().timestamp(),
@@ -318,12 +385,7 @@ impl FakeTelegram {
 
     /// The user presses an inline button on one of the bot's messages.
     pub fn press_button(&self, user: &FakeUser, message_id: i64, data: &str) -> Value {
-        let original = self
-            .lock()
-            .sent
-            .iter()
-            .find(|m| m.message_id == message_id)
-            .cloned();
+        let original = self.lock().find_sent(message_id).cloned();
         let message = json!({
             "message_id": message_id,
             "date": chrono::Utc::now().timestamp(),
@@ -358,6 +420,20 @@ impl FakeTelegram {
 
     pub fn all_sent(&self) -> Vec<SentMessage> {
         self.lock().sent.clone()
+    }
+
+    /// Every message the bot sends from now on (sendMessage, sendPhoto, sendDocument; not
+    /// edits), as it arrives — for benchmarks with thousands of chats, where scanning
+    /// [`FakeTelegram::sent_to`] per message would dominate.
+    pub fn subscribe_sent(&self) -> tokio::sync::mpsc::UnboundedReceiver<SentMessage> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.lock().sent_subscribers.push(tx);
+        rx
+    }
+
+    /// When update `update_id` was pushed and first handed out by getUpdates.
+    pub fn update_times(&self, update_id: i64) -> Option<UpdateTimes> {
+        self.lock().update_times.get(&update_id).copied()
     }
 
     /// Waits until the chat has a message satisfying `pred` (checked on every new message).
@@ -430,6 +506,25 @@ impl FakeTelegram {
             .extend(faults);
     }
 
+    /// From now on a seeded random share of `method`'s calls answer with faults (replacing an
+    /// earlier setting for the method). Queued [`FakeTelegram::fail_next`] faults go first.
+    pub fn random_faults(&self, method: &str, faults: RandomFaults) {
+        let rng = Rng(faults.seed);
+        self.lock()
+            .random
+            .insert(method.to_ascii_lowercase(), (faults, rng));
+    }
+
+    /// Stops the random faults of every method.
+    pub fn clear_random_faults(&self) {
+        self.lock().random.clear();
+    }
+
+    /// Every fault applied so far (random or queued), in order.
+    pub fn applied_faults(&self) -> Vec<AppliedFault> {
+        self.lock().applied.clone()
+    }
+
     /// Sends to this chat answer 403 "bot was blocked by the user".
     pub fn block_chat(&self, chat_id: i64) {
         self.lock().blocked.insert(chat_id);
@@ -444,6 +539,14 @@ impl FakeTelegram {
     /// `per_chat` in any second to one chat, are answered 429.
     pub fn enforce_flood_limits(&self, overall: u32, per_chat: u32) {
         self.lock().flood = Some((overall, per_chat));
+    }
+}
+
+impl Inner {
+    fn find_sent(&self, message_id: i64) -> Option<&SentMessage> {
+        self.sent_index
+            .get(&message_id)
+            .and_then(|i| self.sent.get(*i))
     }
 }
 
@@ -562,6 +665,30 @@ async fn api(
         let now = Instant::now();
         inner.calls.push((method.clone(), chat_id, now));
         let mut fault = inner.faults.get_mut(&method).and_then(VecDeque::pop_front);
+        if fault.is_none()
+            && let Some((cfg, rng)) = inner.random.get_mut(&method)
+        {
+            let x = rng.next_f64();
+            let e1 = cfg.server_error;
+            let e2 = e1 + cfg.delayed;
+            let e3 = e2 + cfg.reset_before;
+            let e4 = e3 + cfg.reset_after;
+            fault = if x < e1 {
+                Some(Fault::ServerError)
+            } else if x < e2 {
+                let (lo, hi) = cfg.delay;
+                let span = hi.saturating_sub(lo).as_secs_f64();
+                Some(Fault::Delay(
+                    lo + Duration::from_secs_f64(span * rng.next_f64()),
+                ))
+            } else if x < e3 {
+                Some(Fault::Reset)
+            } else if x < e4 {
+                Some(Fault::ResetAfter)
+            } else {
+                None
+            };
+        }
         if fault.is_none() && is_send && chat_id.is_some_and(|chat| inner.blocked.contains(&chat)) {
             fault = Some(Fault::Forbidden);
         }
@@ -587,6 +714,19 @@ async fn api(
                 fault = Some(Fault::TooManyRequests { retry_after: 1 });
             }
         }
+        if let Some(f) = &fault {
+            inner.applied.push(AppliedFault {
+                method: method.clone(),
+                chat_id,
+                text: params["text"]
+                    .as_str()
+                    .or(params["caption"].as_str())
+                    .unwrap_or("")
+                    .to_owned(),
+                fault: f.clone(),
+                message_id: None,
+            });
+        }
         (fault, inner.latency)
     };
     if !latency.is_zero() {
@@ -608,10 +748,28 @@ async fn api(
         Some(Fault::ServerError) => return error(502, "Bad Gateway", None),
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::DelayAfter(d)) => delay_after = Some(d),
-        Some(Fault::Reset) => {
-            // Hang past any client timeout without performing the call.
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            return error(500, "reset", None);
+        Some(Fault::Reset) => return cut_connection(),
+        Some(Fault::ResetAfter) => {
+            let response = perform(&shared, &method, &params).await;
+            if response.status().is_success() {
+                // Which message went out without the client knowing.
+                let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+                let last = inner
+                    .sent
+                    .iter()
+                    .rev()
+                    .find(|m| Some(m.chat_id) == chat_id)
+                    .map(|m| m.message_id);
+                if let Some(applied) = inner
+                    .applied
+                    .iter_mut()
+                    .rev()
+                    .find(|a| a.method == method && a.chat_id == chat_id)
+                {
+                    applied.message_id = last;
+                }
+            }
+            return cut_connection();
         }
         None => {}
     }
@@ -620,6 +778,25 @@ async fn api(
         tokio::time::sleep(d).await;
     }
     response
+}
+
+/// An answer whose body breaks off after its first bytes: the connection is closed with no
+/// usable answer (to the client, a reset).
+fn cut_connection() -> Response {
+    let parts: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(Bytes::from_static(b"{\"ok\":")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by the fake server",
+        )),
+    ];
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from_stream(futures_util::stream::iter(
+            parts,
+        )))
+        .unwrap_or_else(|_| error(500, "reset", None))
 }
 
 fn is_send_method(m: &str) -> bool {
@@ -687,6 +864,9 @@ async fn perform(shared: &Shared, method: &str, params: &Value) -> Response {
                     edits: 0,
                     at: Instant::now(),
                 };
+                inner.sent_subscribers.retain(|s| s.send(m.clone()).is_ok());
+                let index = inner.sent.len();
+                inner.sent_index.insert(id, index);
                 inner.sent.push(m);
                 id
             };
@@ -713,10 +893,10 @@ async fn perform(shared: &Shared, method: &str, params: &Value) -> Response {
                 .or_else(|| params["message_id"].as_str().and_then(|s| s.parse().ok()));
             let found = {
                 let mut inner = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
-                let found = inner
-                    .sent
-                    .iter_mut()
-                    .find(|m| Some(m.message_id) == message_id && Some(m.chat_id) == chat_id);
+                let found = message_id
+                    .and_then(|id| inner.sent_index.get(&id).copied())
+                    .and_then(|i| inner.sent.get_mut(i))
+                    .filter(|m| Some(m.chat_id) == chat_id);
                 match found {
                     Some(m) => {
                         if let Some(t) = params["text"].as_str().or(params["caption"].as_str()) {
@@ -784,7 +964,17 @@ async fn get_updates(shared: &Shared, params: &Value) -> Response {
             inner
                 .updates
                 .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
-            inner.updates.iter().take(limit).cloned().collect()
+            let batch: Vec<Value> = inner.updates.iter().take(limit).cloned().collect();
+            let now = Instant::now();
+            for u in &batch {
+                if let Some(t) = u["update_id"]
+                    .as_i64()
+                    .and_then(|id| inner.update_times.get_mut(&id))
+                {
+                    t.handed_out.get_or_insert(now);
+                }
+            }
+            batch
         };
         if !batch.is_empty() {
             return ok(Value::Array(batch));

@@ -309,5 +309,7 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+pub mod bench_data;
+pub mod bench_support;
 pub mod fake_telegram;
 pub mod panel;

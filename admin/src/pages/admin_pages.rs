@@ -345,6 +345,9 @@ fn form_day(form: &FormData, locale: &str) -> Result<NaiveDate, PanelError> {
         })
 }
 
+/// Longest name of a holiday.
+const MAX_HOLIDAY_NAME_CHARS: usize = 40;
+
 /// POST /admin/holidays (`day`, `kind` = holiday | workday, `name`)
 pub async fn add_holiday(
     State(state): State<AppState>,
@@ -362,7 +365,18 @@ pub async fn add_holiday(
             ));
         }
     };
-    let name: String = form.get("name").unwrap_or("").chars().take(40).collect();
+    // Refused when too long rather than cut: nothing typed is silently lost.
+    let name = form.get("name").unwrap_or("").to_owned();
+    if name.chars().count() > MAX_HOLIDAY_NAME_CHARS {
+        return Err(PanelError::BadRequest(
+            t!(
+                "b.holidays.name_too_long",
+                locale = user.locale,
+                max = MAX_HOLIDAY_NAME_CHARS
+            )
+            .into_owned(),
+        ));
+    }
     let txn = state.db.write().await?;
     holidays::set_day(&*txn, day, kind, &name).await?;
     audit::record(

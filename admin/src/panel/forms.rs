@@ -10,20 +10,24 @@ use crate::panel::error::PanelError;
 pub struct FormData(pub Vec<(String, String)>);
 
 impl FormData {
+    /// Decodes a form (or a query string). Control characters other than tab and line breaks
+    /// are dropped from names and values: browsers do not send them from a text field,
+    /// PostgreSQL cannot store NUL, and XLSX exports cannot hold them.
     pub fn parse(bytes: &[u8]) -> FormData {
         FormData(
             form_urlencoded::parse(bytes)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .map(|(k, v)| (clean(&k), clean(&v)))
                 .collect(),
         )
     }
-    /// The first value of `name`, trimmed; `None` when missing or blank.
+    /// The first value of `name`, trimmed; `None` when missing or blank (white space and
+    /// zero-width characters only).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
+            .filter(|v| !is_blank(v))
     }
     /// The first value of `name` as typed (not trimmed), or "".
     pub fn raw(&self, name: &str) -> &str {
@@ -39,9 +43,20 @@ impl FormData {
             .iter()
             .filter(|(k, _)| k == name)
             .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
+            .filter(|v| !is_blank(v))
             .collect()
     }
+}
+
+/// Nothing but white space and zero-width characters: a blank field.
+fn is_blank(v: &str) -> bool {
+    v.chars().all(|c| {
+        c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+    })
+}
+
+fn clean(s: &str) -> String {
+    gridline_shared::conversation::machine::drop_control_chars(s).into_owned()
 }
 
 impl<S: Send + Sync> FromRequest<S> for FormData {

@@ -30,7 +30,8 @@ pub struct Opt {
 pub struct StateTab {
     pub href: String,
     pub label: String,
-    pub count: u64,
+    /// The count as shown: `1000+` (all states) or empty (one state) when capped.
+    pub count: String,
     pub active: bool,
 }
 
@@ -51,6 +52,7 @@ pub struct Row {
     pub due: String,
     pub light: &'static str,
     pub light_label: String,
+    pub simulated: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -177,6 +179,7 @@ fn row(r: InboxRow, cats: &[category::Model], locale: &str) -> Row {
         due: local_time_opt(r.due_at),
         light,
         light_label,
+        simulated: r.simulated,
     }
 }
 
@@ -220,14 +223,28 @@ pub async fn page(
     let mut tabs = vec![StateTab {
         href: href(&parsed.pairs, &[], &["state"]),
         label: t!("panel.inbox.all_states", locale = locale).into_owned(),
-        count: result.counts.iter().map(|(_, n)| n).sum(),
+        count: if result.counts_capped {
+            format!("{}+", inbox::COUNT_CAP)
+        } else {
+            result
+                .counts
+                .iter()
+                .map(|(_, n)| n)
+                .sum::<u64>()
+                .to_string()
+        },
         active: f.states.is_empty(),
     }];
     for (s, n) in &result.counts {
         tabs.push(StateTab {
             href: href(&parsed.pairs, &[("state", s.code())], &["state"]),
             label: t!(s.i18n_key(), locale = locale).into_owned(),
-            count: *n,
+            // Capped counts of one state are only lower bounds: not shown.
+            count: if result.counts_capped {
+                String::new()
+            } else {
+                n.to_string()
+            },
             active: f.states.len() == 1 && f.states[0] == *s,
         });
     }

@@ -46,6 +46,12 @@ pub const NAV: &[NavEntry] = &[
         admin_only: false,
     },
     NavEntry {
+        key: "simulator",
+        href: "/simulator",
+        label: "sim.nav",
+        admin_only: false,
+    },
+    NavEntry {
         key: "api",
         href: "/api-tokens",
         label: "panel.nav.api",
@@ -139,6 +145,10 @@ impl CurrentUser {
         page.nav = NAV
             .iter()
             .filter(|n| !n.admin_only || self.user.role.is_admin())
+            // The chat simulator: only when turned on, for staff who may act.
+            .filter(|n| {
+                n.key != "simulator" || (state.settings.simulator && self.user.role.can_act())
+            })
             .map(|n| NavItem {
                 href: n.href,
                 label: t!(n.label, locale = self.locale).into_owned(),

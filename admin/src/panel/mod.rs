@@ -25,9 +25,11 @@ pub mod more;
 pub mod notices;
 pub mod report;
 pub mod session;
+pub mod simulator;
 pub mod throttle;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::response::Redirect;
 use axum::routing::{get, post};
@@ -52,6 +54,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(more::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state, session::middleware))
+        // Uploads (rosters, notice attachments) up to the multipart limit; axum's own default
+        // (2 MB) would refuse them before their handler's clearer limit.
+        .layer(DefaultBodyLimit::max(session::MULTIPART_LIMIT))
 }
 
 /// Machine routes outside the session middleware (no cookies, no CSRF): the JSON API.

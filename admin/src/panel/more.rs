@@ -10,6 +10,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(crate::pages::routes())
         .merge(crate::panel::notices::routes())
+        .merge(crate::panel::simulator::routes())
 }
 
 /// `/api/v1/…`: bearer tokens, no session, no CSRF (read-only).

@@ -347,7 +347,12 @@ async fn read_compose(mut mp: Multipart, locale: &str) -> Result<Compose, PanelE
     while let Some(field) = mp.next_field().await.map_err(|_| bad())? {
         let name = field.name().unwrap_or("").to_owned();
         if name == "file" {
-            let file_name = field.file_name().unwrap_or("").to_owned();
+            let file_name: String = gridline_shared::conversation::machine::drop_control_chars(
+                field.file_name().unwrap_or(""),
+            )
+            .chars()
+            .take(255)
+            .collect();
             let mime = field
                 .content_type()
                 .unwrap_or("application/octet-stream")
@@ -366,9 +371,11 @@ async fn read_compose(mut mp: Multipart, locale: &str) -> Result<Compose, PanelE
             continue;
         }
         let value = field.text().await.map_err(|_| bad())?;
+        // As every panel form: no control characters (PostgreSQL cannot store NUL).
+        let value = gridline_shared::conversation::machine::drop_control_chars(&value).into_owned();
         match name.as_str() {
-            "title" => c.title = value,
-            "body" => c.body = value,
+            "title" => c.title = blank_to_empty(value),
+            "body" => c.body = blank_to_empty(value),
             "area" => {
                 if let Ok(id) = value.trim().parse() {
                     c.area_ids.push(id);
@@ -386,6 +393,15 @@ async fn read_compose(mut mp: Multipart, locale: &str) -> Result<Compose, PanelE
         }
     }
     Ok(c)
+}
+
+/// A text of white space and zero-width characters only is empty (so a title of invisible
+/// characters is refused like an empty one).
+fn blank_to_empty(v: String) -> String {
+    let blank = v.chars().all(|c| {
+        c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+    });
+    if blank { String::new() } else { v }
 }
 
 fn non_blank(s: &str) -> Option<&str> {

@@ -74,6 +74,8 @@ pub struct ReportPage {
     pub templates: Vec<TemplateOpt>,
     pub flash: Option<String>,
     pub error: Option<String>,
+    /// Filed in the chat simulator.
+    pub simulated: bool,
 }
 
 impl ReportPage {
@@ -333,6 +335,7 @@ async fn render(
         templates,
         flash,
         error,
+        simulated: r.simulated,
     })
 }
 
@@ -362,17 +365,21 @@ pub async fn attachment(
     let aid: i64 = aid.parse().map_err(|_| PanelError::NotFound)?;
     let a = inbox::attachment_in_scope(state.db.conn(), &user.scope(), id, aid).await?;
     let mime = a.mime.as_deref().unwrap_or("");
-    // Only a few image types are shown inline; anything else is a download.
-    let inline = matches!(
+    let data = a.data.unwrap_or_default();
+    // Only a few image types are shown inline, and only when the bytes are what the type
+    // claims (a "photo" of random bytes or a renamed PDF is a download); anything else is a
+    // download.
+    let inline = (matches!(
         mime,
         "image/jpeg" | "image/png" | "image/webp" | "image/gif"
-    ) || (a.kind == "photo" && mime.is_empty());
+    ) || (a.kind == "photo" && mime.is_empty()))
+        && image_magic_matches(if mime.is_empty() { "image/jpeg" } else { mime }, &data);
     let content_type = if inline {
         if mime.is_empty() { "image/jpeg" } else { mime }
     } else {
         "application/octet-stream"
     };
-    let mut resp = a.data.unwrap_or_default().into_response();
+    let mut resp = data.into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -392,6 +399,17 @@ pub async fn attachment(
         HeaderValue::from_static("default-src 'none'; sandbox"),
     );
     Ok(resp)
+}
+
+/// Whether `data` starts with the signature of the image type `mime`.
+fn image_magic_matches(mime: &str, data: &[u8]) -> bool {
+    match mime {
+        "image/jpeg" => data.starts_with(&[0xFF, 0xD8, 0xFF]),
+        "image/png" => data.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "image/gif" => data.starts_with(b"GIF87a") || data.starts_with(b"GIF89a"),
+        "image/webp" => data.len() >= 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP",
+        _ => false,
+    }
 }
 
 fn note(form: &FormData) -> Option<String> {

@@ -17,13 +17,14 @@ use std::net::SocketAddr;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Multipart, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use gridline_shared::entity::{panel_session, staff_user};
 use gridline_shared::lifecycle::StaffActor;
 use gridline_shared::{Scope, audit, panel_sessions};
+use rust_i18n::t;
 use sea_orm::EntityTrait;
 
 use crate::app::AppState;
@@ -249,7 +250,7 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     LOCALE
         .scope(locale, async move {
             let mut resp = match handle(&state, locale, req, next).await {
-                Ok(r) => r,
+                Ok(r) => readable_rejection(r).await,
                 Err(e) => e.into_response(),
             };
             let headers = resp.headers_mut();
@@ -333,6 +334,35 @@ async fn handle(
     Ok(next.run(req).await)
 }
 
+/// axum's own extractor rejections (a path id that is not a number, a broken multipart body,
+/// a body over the limit) answer in plain text; the panel answers every refusal with its page.
+async fn readable_rejection(resp: Response) -> Response {
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    let status = resp.status();
+    if !status.is_client_error() || is_html {
+        return resp;
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return PanelError::TooLarge.into_response();
+    }
+    let body = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    if body.starts_with(b"Invalid URL") {
+        // A path id that does not parse names nothing.
+        return PanelError::NotFound.into_response();
+    }
+    let locale = current_locale();
+    let mut page = PanelError::BadRequest(t!("panel.error.bad_form", locale = locale).into_owned())
+        .into_response();
+    *page.status_mut() = status;
+    page
+}
+
 /// Compares the submitted token with the session's. Returns the request rebuilt with its body.
 async fn check_csrf(
     session: Option<&panel_session::Model>,
@@ -377,13 +407,8 @@ async fn check_csrf(
 }
 
 async fn multipart_token(parts: &Parts, bytes: Bytes) -> Option<String> {
-    let mut builder = Request::builder()
-        .method(parts.method.clone())
-        .uri(parts.uri.clone());
-    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
-        builder = builder.header(header::CONTENT_TYPE, ct);
-    }
-    let req = builder.body(Body::from(bytes)).ok()?;
+    // The same parts (extensions included: the body limit set for the panel's uploads).
+    let req = Request::from_parts(parts.clone(), Body::from(bytes));
     let mut mp = Multipart::from_request(req, &()).await.ok()?;
     while let Ok(Some(field)) = mp.next_field().await {
         if field.name() == Some("csrf_token") {

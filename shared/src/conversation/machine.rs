@@ -369,6 +369,7 @@ fn skip(state: State, ctx: &Context) -> Out {
 /// Checks a file against the size limit; `Err` carries the refusal.
 fn accept_file(file: &FileRef, ctx: &Context) -> Result<(), Effect> {
     match file.size {
+        Some(0) => Err(Effect::Send(msg(tr("bot.file.empty", ctx.lang)))),
         Some(size) if size > ctx.max_file_bytes => Err(Effect::Send(msg(t!(
             "bot.file.too_big",
             locale = ctx.locale(),
@@ -390,7 +391,8 @@ fn format_mb(bytes: u64) -> String {
 
 /// A free text checked for length and blankness. `Err` carries the refusal.
 fn check_text(text: &str, max: usize, ctx: &Context) -> Result<String, Effect> {
-    let trimmed = text.trim();
+    let cleaned = drop_control_chars(text);
+    let trimmed = cleaned.trim();
     if is_blank(trimmed) {
         return Err(Effect::Send(msg(tr("bot.text.empty", ctx.lang))));
     }
@@ -405,6 +407,21 @@ fn check_text(text: &str, max: usize, ctx: &Context) -> Result<String, Effect> {
         .into_owned())));
     }
     Ok(trimmed.to_owned())
+}
+
+/// The text without C0/C1 control characters other than tab, newline and carriage return:
+/// they are invisible, PostgreSQL cannot store NUL, and XML (XLSX exports) cannot hold most of
+/// them. Everything else (emoji, zero-width and bidi characters, markup) is kept as sent.
+pub fn drop_control_chars(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(is_dropped_control) {
+        std::borrow::Cow::Owned(text.chars().filter(|c| !is_dropped_control(*c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+fn is_dropped_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\n' | '\t' | '\r')
 }
 
 fn is_blank(s: &str) -> bool {

@@ -84,10 +84,38 @@ pub struct Outcome {
     /// The update was handled before: nothing was done.
     pub duplicate: bool,
     pub replies: Vec<Reply>,
+    /// Replies that were also queued in the outbox in the update's transaction (receipts, with
+    /// [`handle_durable`]): the adapter sends them at once and records the result on the row
+    /// (`delivery::record_held`); if it cannot, the delivery worker sends them.
+    pub queued: Vec<QueuedReply>,
     /// Attachments whose bytes the adapter should fetch now.
     pub fetch: Vec<i64>,
     /// Notice acknowledgements to record after the commit: (notice, member, language).
     acks: Vec<(i64, i64, Lang)>,
+}
+
+/// A reply that is also an outbox row, held (`sending`) by the adapter named in
+/// [`DurableReceipts`] until `lease_until`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueuedReply {
+    /// Its position in [`Outcome::replies`].
+    pub reply: usize,
+    /// The outbox row; `None` when the report's receipt was queued before (a repeated submit):
+    /// then the reply is not to be sent again.
+    pub outbox_id: Option<i64>,
+    pub lease_until: DateTime<Utc>,
+}
+
+/// Receipts (the reply giving a filed report its number) written as outbox rows in the
+/// update's own transaction, so that neither a failed send nor a crash between the commit and
+/// the send can lose them. The row starts `sending`, held by `owner` for `lease`: the adapter
+/// sends it at once (the fast path) and records the result; when the adapter fails, or dies,
+/// the delivery worker retries it (a crashed holder's row is retaken once the lease has run
+/// out).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DurableReceipts {
+    pub owner: String,
+    pub lease: std::time::Duration,
 }
 
 fn send(text: impl Into<String>, keyboard: Keyboard) -> Reply {
@@ -130,6 +158,18 @@ pub async fn handle(
     settings: &RunnerSettings,
     now: DateTime<Utc>,
 ) -> CoreResult<Outcome> {
+    handle_durable(db, incoming, settings, None, now).await
+}
+
+/// [`handle`], and with `durable` the receipts are also queued in the outbox in the same
+/// transaction (listed in [`Outcome::queued`]).
+pub async fn handle_durable(
+    db: &Db,
+    incoming: Incoming,
+    settings: &RunnerSettings,
+    durable: Option<&DurableReceipts>,
+    now: DateTime<Utc>,
+) -> CoreResult<Outcome> {
     let txn = db.write().await?;
     let keys = bot_store::update_keys(incoming.update_id, incoming.chat_id, incoming.message_id);
     if !bot_store::claim_update(&*txn, &keys, now).await? {
@@ -140,7 +180,7 @@ pub async fn handle(
             ..Default::default()
         });
     }
-    let mut outcome = run(&*txn, incoming, settings, now).await?;
+    let mut outcome = run(&*txn, incoming, settings, durable, now).await?;
     txn.commit().await?;
     for (notice_id, member_id, lang) in std::mem::take(&mut outcome.acks) {
         let replies = route_notice_ack(db, notice_id, member_id, lang).await?;
@@ -153,6 +193,7 @@ async fn run(
     txn: &impl ConnectionTrait,
     incoming: Incoming,
     settings: &RunnerSettings,
+    durable: Option<&DurableReceipts>,
     now: DateTime<Utc>,
 ) -> CoreResult<Outcome> {
     let chat_id = incoming.chat_id;
@@ -282,7 +323,7 @@ async fn run(
             }
             Effect::Submit(draft) => {
                 if let Some(m) = &bound_member {
-                    submit(txn, m, chat_id, *draft, &ctx, now, &mut out).await?;
+                    submit(txn, m, chat_id, *draft, &ctx, durable, now, &mut out).await?;
                 }
             }
             Effect::StartTask(id) => {
@@ -321,8 +362,16 @@ async fn run(
                         .await
                     {
                         Ok(t) => {
-                            attach(txn, t.report.id, Some(t.event.id), &files, now, &mut out)
-                                .await?;
+                            attach(
+                                txn,
+                                chat_id,
+                                t.report.id,
+                                Some(t.event.id),
+                                &files,
+                                now,
+                                &mut out,
+                            )
+                            .await?;
                             out.replies.push(Reply::Send {
                                 text: t!(
                                     "bot.task.resolved",
@@ -349,8 +398,16 @@ async fn run(
                         .await
                     {
                         Ok(t) => {
-                            attach(txn, t.report.id, Some(t.event.id), &files, now, &mut out)
-                                .await?;
+                            attach(
+                                txn,
+                                chat_id,
+                                t.report.id,
+                                Some(t.event.id),
+                                &files,
+                                now,
+                                &mut out,
+                            )
+                            .await?;
                             out.replies.push(Reply::Send {
                                 text: t!(
                                     "bot.followup.added",
@@ -466,7 +523,13 @@ async fn bind(
         tracing::info!(member = m.id, "bind refused: member has left");
         return fail("bot.bind.left");
     }
-    if m.telegram_user_id.is_some() {
+    // A binding made in the panel's chat simulator (a trainer trying the bot with this
+    // member's code) gives way to the member's real Telegram account.
+    let replaces_simulated = m
+        .telegram_chat_id
+        .is_some_and(crate::simulator::is_simulated_chat)
+        && !crate::simulator::is_simulated_chat(chat_id);
+    if m.telegram_user_id.is_some() && !replaces_simulated {
         tracing::info!(member = m.id, "bind refused: already bound");
         return fail(if by_code {
             "bot.bind.code_used"
@@ -549,12 +612,14 @@ async fn list_mine(
     Ok(send(text, render::menu(lang)))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn submit(
     txn: &impl ConnectionTrait,
     m: &member::Model,
     chat_id: i64,
     d: Draft,
     ctx: &Context,
+    durable: Option<&DurableReceipts>,
     now: DateTime<Utc>,
     out: &mut Outcome,
 ) -> CoreResult<()> {
@@ -601,7 +666,7 @@ async fn submit(
         parent_report_id,
         resident_name: d.resident_name.clone(),
         resident_phone: d.resident_phone.clone(),
-        simulated: false,
+        simulated: crate::simulator::is_simulated_chat(chat_id),
         idempotency_key: Some(format!("tg:{chat_id}:{}", d.id)),
     };
     let calendar = crate::holidays::calendar(txn).await?;
@@ -621,11 +686,31 @@ async fn submit(
         .await?
         .is_some();
     if !has_files {
-        attach(txn, saved.id, None, &d.files, now, out).await?;
+        attach(txn, chat_id, saved.id, None, &d.files, now, out).await?;
     }
     tracing::info!(report = saved.id, member = m.id, kind = %kind, "report filed from the bot");
+    let receipt = render::receipt(saved.id, kind, lang);
+    if let Some(durable) = durable {
+        let lease_until = now + chrono::Duration::from_std(durable.lease).unwrap_or_default();
+        let outbox_id = queue_receipt(
+            txn,
+            m,
+            chat_id,
+            saved.id,
+            &receipt,
+            durable,
+            lease_until,
+            now,
+        )
+        .await?;
+        out.queued.push(QueuedReply {
+            reply: out.replies.len(),
+            outbox_id,
+            lease_until,
+        });
+    }
     out.replies.push(Reply::Send {
-        text: render::receipt(saved.id, kind, lang),
+        text: receipt,
         keyboard: render::menu(lang),
         report_id: Some(saved.id),
     });
@@ -641,9 +726,74 @@ async fn submit(
     Ok(())
 }
 
-/// Records files on a report (bytes fetched after the commit).
+/// Writes a receipt as an outbox row held by the adapter (`sending`, leased to
+/// `durable.owner`), with the dedupe key `receipt:<report id>`: a report has one receipt row
+/// however often its submit is repeated. `None` when the row existed already.
+#[allow(clippy::too_many_arguments)]
+async fn queue_receipt(
+    txn: &impl ConnectionTrait,
+    m: &member::Model,
+    chat_id: i64,
+    report_id: i64,
+    text: &str,
+    durable: &DurableReceipts,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> CoreResult<Option<i64>> {
+    use crate::entity::outbox;
+    use crate::outbox::{MessageKind, OutgoingMessage};
+    let dedupe = format!("receipt:{report_id}");
+    if let Some(existing) = outbox::Entity::find()
+        .filter(outbox::Column::DedupeKey.eq(dedupe.clone()))
+        .one(txn)
+        .await?
+    {
+        tracing::info!(
+            outbox_id = existing.id,
+            "receipt queued before; not sent again"
+        );
+        return Ok(None);
+    }
+    // The menu keyboard is not kept: a resent receipt carries the text (and number) only.
+    let message = OutgoingMessage {
+        text: text.to_owned(),
+        buttons: Vec::new(),
+        report_id: Some(report_id),
+    };
+    let payload = serde_json::to_string(&message)
+        .map_err(|e| CoreError::Internal(format!("payload: {e}")))?;
+    let kind = MessageKind::Reply;
+    let row = outbox::ActiveModel {
+        kind: Set(kind.code().to_owned()),
+        priority: Set(kind.priority()),
+        member_id: Set(Some(m.id)),
+        chat_id: Set(chat_id),
+        report_id: Set(Some(report_id)),
+        notice_id: Set(None),
+        payload: Set(payload),
+        dedupe_key: Set(Some(dedupe)),
+        status: Set(crate::delivery::STATUS_SENDING.to_owned()),
+        attempts: Set(1),
+        not_before: Set(now),
+        lease_owner: Set(Some(durable.owner.clone())),
+        lease_until: Set(Some(lease_until)),
+        last_error: Set(None),
+        telegram_message_id: Set(None),
+        simulated: Set(false),
+        created_at: Set(now),
+        sent_at: Set(None),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(Some(row.id))
+}
+
+/// Records files on a report (bytes fetched after the commit; a simulated chat's photos come
+/// with their bytes, stored now).
 async fn attach(
     txn: &impl ConnectionTrait,
+    chat_id: i64,
     report_id: i64,
     event_id: Option<i64>,
     files: &[FileRef],
@@ -651,22 +801,30 @@ async fn attach(
     out: &mut Outcome,
 ) -> CoreResult<()> {
     for f in files {
+        let simulated = crate::simulator::file_bytes(txn, chat_id, &f.file_id).await?;
+        let in_telegram = simulated.is_none();
+        let (mime, data) = match simulated {
+            Some((mime, data)) => (mime.or_else(|| f.mime.clone()), Some(data)),
+            None => (f.mime.clone(), None),
+        };
         let row = attachment::ActiveModel {
             report_id: Set(report_id),
             event_id: Set(event_id),
             kind: Set(f.kind.code().to_owned()),
-            telegram_file_id: Set(Some(f.file_id.clone())),
-            telegram_file_unique_id: Set(Some(f.unique_id.clone())),
-            mime: Set(f.mime.clone()),
+            telegram_file_id: Set(in_telegram.then(|| f.file_id.clone())),
+            telegram_file_unique_id: Set(in_telegram.then(|| f.unique_id.clone())),
+            mime: Set(mime),
             file_name: Set(f.file_name.clone()),
             size: Set(f.size.and_then(|s| i64::try_from(s).ok())),
-            data: Set(None),
+            data: Set(data),
             created_at: Set(now),
             ..Default::default()
         }
         .insert(txn)
         .await?;
-        out.fetch.push(row.id);
+        if in_telegram {
+            out.fetch.push(row.id);
+        }
     }
     Ok(())
 }

@@ -21,4 +21,5 @@ pub mod panel_session;
 pub mod report;
 pub mod report_event;
 pub mod response_template;
+pub mod simulator_message;
 pub mod staff_user;
