@@ -2,7 +2,7 @@
 
 use gridline_shared::conversation::machine::drop_control_chars;
 use gridline_shared::conversation::runner::{self, Incoming};
-use gridline_shared::conversation::{FileKind, FileRef, Input};
+use gridline_shared::conversation::{FileKind, FileRef, Input, parse_text};
 use teloxide::types::{CallbackQuery, FileMeta, Message, MessageKind, Update, UpdateKind};
 
 /// What the adapter needs to know about a button press besides the input.
@@ -187,25 +187,6 @@ fn clean(text: &str) -> String {
 /// A file name as shown in the panel: no control characters, at most 255 characters.
 fn file_name(name: &str) -> String {
     drop_control_chars(name).chars().take(255).collect()
-}
-
-/// `/cmd@bot arg` → a command; anything else → text.
-pub fn parse_text(text: &str) -> Input {
-    let trimmed = text.trim_start();
-    if let Some(rest) = trimmed.strip_prefix('/') {
-        let (head, arg) = match rest.find(char::is_whitespace) {
-            Some(i) => (&rest[..i], rest[i..].trim()),
-            None => (rest, ""),
-        };
-        let name = head.split('@').next().unwrap_or("").to_lowercase();
-        if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Input::Command {
-                name,
-                arg: arg.to_owned(),
-            };
-        }
-    }
-    Input::Text(text.to_owned())
 }
 
 fn callback(update_id: i64, q: &CallbackQuery) -> Converted {

@@ -25,7 +25,7 @@ use sea_orm::{
 };
 
 use crate::conversation::runner::{self, Incoming, Reply, RunnerSettings};
-use crate::conversation::{Button, FileKind, FileRef, Input, Keyboard};
+use crate::conversation::{Button, FileKind, FileRef, Input, Keyboard, parse_text};
 use crate::db::Db;
 use crate::domain::MemberStatus;
 use crate::entity::{member, outbox, simulator_message};
@@ -243,25 +243,6 @@ pub fn image_mime(bytes: &[u8]) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// `/cmd@bot arg` → a command; anything else → text (as the Telegram adapter reads text).
-pub fn parse_text(text: &str) -> Input {
-    let trimmed = text.trim_start();
-    if let Some(rest) = trimmed.strip_prefix('/') {
-        let (head, arg) = match rest.find(char::is_whitespace) {
-            Some(i) => (&rest[..i], rest[i..].trim()),
-            None => (rest, ""),
-        };
-        let name = head.split('@').next().unwrap_or("").to_lowercase();
-        if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Input::Command {
-                name,
-                arg: arg.to_owned(),
-            };
-        }
-    }
-    Input::Text(text.to_owned())
 }
 
 /// Handles one input of a simulated chat: in order with the chat's other inputs, through the

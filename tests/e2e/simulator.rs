@@ -587,22 +587,24 @@ db_test!(
 
         // Later the real 马东 binds from Telegram with the same code: the real account wins.
         let real_chat = 424_242_i64;
+        // `/start CODE` from a real Telegram private chat.
+        let start_from = |update_id: i64, chat_id: i64| Incoming {
+            update_id,
+            chat_id,
+            private: true,
+            user_id: Some(chat_id),
+            message_id: Some(1),
+            reply_to: None,
+            reply_to_report: None,
+            language_code: Some("zh-CN".into()),
+            input: Input::Command {
+                name: "start".into(),
+                arg: madong.bind_code.clone(),
+            },
+        };
         let outcome = runner::handle(
             &t.db,
-            Incoming {
-                update_id: 1,
-                chat_id: real_chat,
-                private: true,
-                user_id: Some(real_chat),
-                message_id: Some(1),
-                reply_to: None,
-                reply_to_report: None,
-                language_code: Some("zh-CN".into()),
-                input: Input::Command {
-                    name: "start".into(),
-                    arg: madong.bind_code.clone(),
-                },
-            },
+            start_from(1, real_chat),
             &settings,
             chrono::Utc::now(),
         )
@@ -626,27 +628,9 @@ db_test!(
         );
 
         // A second real account with the same code is still refused.
-        let other = runner::handle(
-            &t.db,
-            Incoming {
-                update_id: 2,
-                chat_id: 515_151,
-                private: true,
-                user_id: Some(515_151),
-                message_id: Some(1),
-                reply_to: None,
-                reply_to_report: None,
-                language_code: Some("zh-CN".into()),
-                input: Input::Command {
-                    name: "start".into(),
-                    arg: madong.bind_code.clone(),
-                },
-            },
-            &settings,
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+        let other = runner::handle(&t.db, start_from(2, 515_151), &settings, chrono::Utc::now())
+            .await
+            .unwrap();
         let still = member_by_phone(&t.db, UNBOUND_PHONE).await;
         assert_eq!(
             still.telegram_chat_id,

@@ -92,6 +92,26 @@ pub enum Input {
     Unsupported,
 }
 
+/// Typed text as every messenger adapter reads it: `/cmd@bot arg` → a command (the name
+/// lowercase, without `@botname`); anything else → text.
+pub fn parse_text(text: &str) -> Input {
+    let trimmed = text.trim_start();
+    if let Some(rest) = trimmed.strip_prefix('/') {
+        let (head, arg) = match rest.find(char::is_whitespace) {
+            Some(i) => (&rest[..i], rest[i..].trim()),
+            None => (rest, ""),
+        };
+        let name = head.split('@').next().unwrap_or("").to_lowercase();
+        if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Input::Command {
+                name,
+                arg: arg.to_owned(),
+            };
+        }
+    }
+    Input::Text(text.to_owned())
+}
+
 /// The steps of a draft. Each kind walks its own sequence (see [`machine::sequence`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
