@@ -80,7 +80,7 @@ fn message(update_id: i64, m: &Message) -> Result<Converted, Ignored> {
     let from = m.from.as_ref();
     let caption = m.caption().map(clean);
     let input = if let Some(text) = m.text() {
-        parse_text(&clean(text))
+        parse_text(text)
     } else if let Some(sizes) = m.photo() {
         match sizes
             .iter()
@@ -178,8 +178,9 @@ fn message(update_id: i64, m: &Message) -> Result<Converted, Ignored> {
     })
 }
 
-/// Text as sent, without control characters (NUL cannot be stored by PostgreSQL; the others
-/// are invisible). Telegram never sends them, a webhook caller might.
+/// A caption or a shared phone as sent, without control characters (NUL cannot be stored by
+/// PostgreSQL; the others are invisible). Telegram never sends them, a webhook caller might.
+/// Typed text is cleaned the same way by the core's `parse_text`.
 fn clean(text: &str) -> String {
     drop_control_chars(text).into_owned()
 }
@@ -219,30 +220,5 @@ fn callback(update_id: i64, q: &CallbackQuery) -> Converted {
             query_id: q.id.0.clone(),
             message_id: q.message.as_ref().map(|m| m.id().0),
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_and_text() {
-        assert_eq!(
-            parse_text("/start K7MX-3QPD"),
-            Input::Command {
-                name: "start".into(),
-                arg: "K7MX-3QPD".into()
-            }
-        );
-        assert_eq!(
-            parse_text("/Visit@gridline_bot"),
-            Input::Command {
-                name: "visit".into(),
-                arg: String::new()
-            }
-        );
-        assert_eq!(parse_text("/ 路灯"), Input::Text("/ 路灯".into()));
-        assert_eq!(parse_text("路灯坏了"), Input::Text("路灯坏了".into()));
     }
 }

@@ -21,7 +21,11 @@ pub enum BotError {
 /// A teloxide client for `token`, talking to `api_url` (Telegram's own when `None`; tests
 /// point it at a local fake server).
 pub fn make_bot(token: &str, api_url: Option<&str>) -> Result<Bot, BotError> {
-    let bot = Bot::new(token);
+    with_api_url(Bot::new(token), api_url)
+}
+
+/// `bot` talking to `api_url` (unchanged when `None` or blank).
+fn with_api_url(bot: Bot, api_url: Option<&str>) -> Result<Bot, BotError> {
     match api_url.map(str::trim).filter(|u| !u.is_empty()) {
         None => Ok(bot),
         Some(url) => {

@@ -172,7 +172,7 @@ pub async fn run(rt: BotRuntime, shutdown: impl Future<Output = ()> + Send) {
         if updates.is_empty() {
             continue;
         }
-        let failures = process_batch_detailed(&rt, updates.clone()).await;
+        let failures = process_batch(&rt, updates.clone()).await;
         let failed: Vec<i64> = failures.iter().map(|f| f.update_id).collect();
         let max_id = updates
             .iter()
@@ -263,17 +263,8 @@ pub fn database_unavailable(e: &CoreError) -> bool {
 }
 
 /// Handles a batch: one task per chat, each chat's updates in order, chats in parallel.
-/// Returns the ids of updates whose effect could not be committed.
-pub async fn process_batch(rt: &BotRuntime, updates: Vec<Update>) -> Vec<i64> {
-    process_batch_detailed(rt, updates)
-        .await
-        .into_iter()
-        .map(|f| f.update_id)
-        .collect()
-}
-
-/// [`process_batch`], saying why each update failed.
-pub async fn process_batch_detailed(rt: &BotRuntime, updates: Vec<Update>) -> Vec<Failure> {
+/// Returns the updates whose effect could not be committed, and why.
+pub async fn process_batch(rt: &BotRuntime, updates: Vec<Update>) -> Vec<Failure> {
     let mut by_chat: Vec<(i64, Vec<Update>)> = Vec::new();
     for u in updates {
         let key = convert::chat_key(&u);

@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use dashmap::DashMap;
+use gridline_shared::conversation::Keyboard;
 use gridline_shared::conversation::runner::{
-    self, DurableReceipts, QueuedReply, Reply, RunnerSettings,
+    self, ChatLocks, DurableReceipts, QueuedReply, Reply, RunnerSettings,
 };
-use gridline_shared::conversation::{Button, Keyboard};
 use gridline_shared::delivery::{self, SendOutcome};
 use gridline_shared::{CoreResult, Db, bot_store};
 use std::future::IntoFuture;
@@ -20,12 +19,13 @@ use teloxide::payloads::{
 };
 use teloxide::prelude::Requester;
 use teloxide::types::{
-    ButtonRequest, ChatId, FileId, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton,
-    KeyboardMarkup, KeyboardRemove, MessageId, ReplyMarkup, Update,
+    ButtonRequest, ChatId, FileId, KeyboardButton, KeyboardMarkup, KeyboardRemove, MessageId,
+    ReplyMarkup, Update,
 };
 use teloxide::{Bot, RequestError};
 
 use crate::convert::{self, CallbackMeta, Ignored};
+use crate::transport::inline;
 
 /// Telegram's limit for one message's text.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
@@ -70,7 +70,7 @@ struct Inner {
     db: Db,
     bot: Bot,
     config: BotConfig,
-    chats: DashMap<i64, Arc<tokio::sync::Mutex<()>>>,
+    chats: ChatLocks,
     /// Holds this process's receipts in the outbox (`lease_owner`).
     durable: DurableReceipts,
 }
@@ -82,7 +82,7 @@ impl BotRuntime {
                 db,
                 bot,
                 config,
-                chats: DashMap::new(),
+                chats: ChatLocks::default(),
                 durable: DurableReceipts {
                     owner: format!(
                         "bot:{}:{}",
@@ -110,18 +110,8 @@ impl BotRuntime {
     /// Handles one update, in order with the other updates of its chat. `Err` only when the
     /// update's effect could not be committed (it may be delivered again; nothing was done).
     pub async fn handle_update(&self, update: &Update) -> CoreResult<()> {
-        let key = convert::chat_key(update);
-        let lock = self.inner.chats.entry(key).or_default().clone();
-        let result = {
-            let _guard = lock.lock().await;
-            self.handle_locked(update).await
-        };
-        drop(lock);
-        // Forget the lock of a quiet chat (nobody else holds or waits for it).
-        self.inner
-            .chats
-            .remove_if(&key, |_, l| Arc::strong_count(l) == 1);
-        result
+        let _turn = self.inner.chats.lock(convert::chat_key(update)).await;
+        self.handle_locked(update).await
     }
 
     async fn handle_locked(&self, update: &Update) -> CoreResult<()> {
@@ -463,14 +453,6 @@ pub fn split_text(text: &str, max: usize) -> Vec<String> {
         out.push(rest.into_iter().collect());
     }
     out
-}
-
-fn inline(rows: &[Vec<Button>]) -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::new(rows.iter().map(|row| {
-        row.iter()
-            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.data.clone()))
-            .collect::<Vec<_>>()
-    }))
 }
 
 /// A core keyboard as Telegram markup.

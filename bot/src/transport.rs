@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use gridline_shared::delivery::{Outgoing, SendOutcome, Transport};
-use gridline_shared::outbox::OutgoingMessage;
+use gridline_shared::outbox::{Button, OutgoingMessage};
 use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
 use teloxide::prelude::Requester;
 use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ParseMode};
@@ -33,30 +33,23 @@ impl TelegramTransport {
             .timeout(timeout)
             .build()
             .map_err(|e| crate::BotError::ApiUrl(format!("HTTP client: {e}")))?;
-        let mut bot = Bot::with_client(token, client);
-        if let Some(url) = api_url.map(str::trim).filter(|u| !u.is_empty()) {
-            let url = url.trim_end_matches('/');
-            let parsed = url
-                .parse()
-                .map_err(|_| crate::BotError::ApiUrl(url.to_owned()))?;
-            bot = bot.set_api_url(parsed);
-        }
+        let bot = crate::with_api_url(Bot::with_client(token, client), api_url)?;
         Ok(TelegramTransport { bot })
     }
 }
 
 /// Inline buttons of a core message as a Telegram keyboard.
 pub fn keyboard(message: &OutgoingMessage) -> Option<InlineKeyboardMarkup> {
-    if message.buttons.is_empty() {
-        return None;
-    }
-    Some(InlineKeyboardMarkup::new(message.buttons.iter().map(
-        |row| {
-            row.iter()
-                .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.data.clone()))
-                .collect::<Vec<_>>()
-        },
-    )))
+    (!message.buttons.is_empty()).then(|| inline(&message.buttons))
+}
+
+/// Rows of core buttons as a Telegram inline keyboard.
+pub fn inline(rows: &[Vec<Button>]) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(rows.iter().map(|row| {
+        row.iter()
+            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.data.clone()))
+            .collect::<Vec<_>>()
+    }))
 }
 
 impl Transport for TelegramTransport {

@@ -8,11 +8,7 @@ use sea_orm_migration::sea_orm::DbBackend;
 /// Materialised paths (`/1/5/23/`) are compared with `>=`/`<` ranges, which must follow byte
 /// order. SQLite's default BINARY collation does; on PostgreSQL we ask for the "C" collation.
 pub(crate) fn path_column(manager: &SchemaManager<'_>, col: impl IntoIden) -> ColumnDef {
-    let mut def = string(col);
-    if manager.get_database_backend() == DbBackend::Postgres {
-        def.extra("COLLATE \"C\"");
-    }
-    def
+    byte_order(manager, string(col))
 }
 
 pub(crate) fn fk(
@@ -49,7 +45,11 @@ pub(crate) async fn index(
 
 /// A nullable path column (see [`path_column`]).
 pub(crate) fn path_column_null(manager: &SchemaManager<'_>, col: impl IntoIden) -> ColumnDef {
-    let mut def = string_null(col);
+    byte_order(manager, string_null(col))
+}
+
+/// `def` with the "C" collation on PostgreSQL (see [`path_column`]).
+fn byte_order(manager: &SchemaManager<'_>, mut def: ColumnDef) -> ColumnDef {
     if manager.get_database_backend() == DbBackend::Postgres {
         def.extra("COLLATE \"C\"");
     }

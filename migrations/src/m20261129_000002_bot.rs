@@ -3,6 +3,7 @@
 //! polling offset, and which of the bot's direct messages are about which report (so a reply
 //! to a receipt lands on that report's timeline).
 
+use crate::helpers::index;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
@@ -32,15 +33,14 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_bot_processed_at")
-                    .table(BotProcessed::Table)
-                    .col(BotProcessed::ProcessedAt)
-                    .to_owned(),
-            )
-            .await?;
+        index(
+            manager,
+            "ix_bot_processed_at",
+            BotProcessed::Table,
+            &["processed_at"],
+            false,
+        )
+        .await?;
         manager
             .create_table(
                 Table::create()

@@ -5,7 +5,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
-use crate::helpers::path_column_null;
+use crate::helpers::{fk, index, path_column_null};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -77,34 +77,31 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(PanelSessions::LastSeenAt))
                     .col(timestamp_with_time_zone(PanelSessions::ExpiresAt))
                     .col(string_null(PanelSessions::Ip))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_panel_sessions_staff")
-                            .from(PanelSessions::Table, PanelSessions::StaffId)
-                            .to(StaffUsers::Table, StaffUsers::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_panel_sessions_staff",
+                        (PanelSessions::Table, PanelSessions::StaffId),
+                        (StaffUsers::Table, StaffUsers::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_panel_sessions_staff")
-                    .table(PanelSessions::Table)
-                    .col(PanelSessions::StaffId)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_panel_sessions_expires")
-                    .table(PanelSessions::Table)
-                    .col(PanelSessions::ExpiresAt)
-                    .to_owned(),
-            )
-            .await?;
+        index(
+            manager,
+            "ix_panel_sessions_staff",
+            PanelSessions::Table,
+            &["staff_id"],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_panel_sessions_expires",
+            PanelSessions::Table,
+            &["expires_at"],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(
@@ -119,36 +116,31 @@ impl MigrationTrait for Migration {
                     .col(string_null(AuditLog::Target))
                     .col(text_null(AuditLog::Detail))
                     .col(string_null(AuditLog::Ip))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_audit_staff")
-                            .from(AuditLog::Table, AuditLog::StaffId)
-                            .to(StaffUsers::Table, StaffUsers::Id)
-                            .on_delete(ForeignKeyAction::SetNull),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_audit_staff",
+                        (AuditLog::Table, AuditLog::StaffId),
+                        (StaffUsers::Table, StaffUsers::Id),
+                        ForeignKeyAction::SetNull,
+                    ))
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_audit_area_path")
-                    .table(AuditLog::Table)
-                    .col(AuditLog::AreaPath)
-                    .col(AuditLog::Id)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_audit_staff")
-                    .table(AuditLog::Table)
-                    .col(AuditLog::StaffId)
-                    .col(AuditLog::Id)
-                    .to_owned(),
-            )
-            .await?;
+        index(
+            manager,
+            "ix_audit_area_path",
+            AuditLog::Table,
+            &["area_path", "id"],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_audit_staff",
+            AuditLog::Table,
+            &["staff_id", "id"],
+            false,
+        )
+        .await?;
 
         manager
             .create_table(

@@ -2,6 +2,7 @@
 //! a resolved report met its deadline (the running deadline is cleared when the clock stops, so
 //! the outcome is kept beside it).
 
+use crate::helpers::{fk, index};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
@@ -25,35 +26,31 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(ApiTokens::CreatedAt))
                     .col(timestamp_with_time_zone_null(ApiTokens::LastUsedAt))
                     .col(timestamp_with_time_zone_null(ApiTokens::RevokedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_api_tokens_staff")
-                            .from(ApiTokens::Table, ApiTokens::StaffUserId)
-                            .to(StaffUsers::Table, StaffUsers::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut fk(
+                        "fk_api_tokens_staff",
+                        (ApiTokens::Table, ApiTokens::StaffUserId),
+                        (StaffUsers::Table, StaffUsers::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ux_api_tokens_hash")
-                    .table(ApiTokens::Table)
-                    .col(ApiTokens::TokenHash)
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_api_tokens_staff")
-                    .table(ApiTokens::Table)
-                    .col(ApiTokens::StaffUserId)
-                    .to_owned(),
-            )
-            .await?;
+        index(
+            manager,
+            "ux_api_tokens_hash",
+            ApiTokens::Table,
+            &["token_hash"],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_api_tokens_staff",
+            ApiTokens::Table,
+            &["staff_user_id"],
+            false,
+        )
+        .await?;
 
         // Set when a report is resolved: whether it was resolved by the deadline then running
         // (NULL when no deadline ran). The dashboard's on-time rate counts these.

@@ -4,6 +4,7 @@
 //! a press on an older message can edit it. A photo the user uploaded keeps its bytes here
 //! until the report it belongs to is filed (then they are copied into `attachments`).
 
+use crate::helpers::index;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
@@ -38,27 +39,23 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_simulator_messages_chat")
-                    .table(SimulatorMessages::Table)
-                    .col(SimulatorMessages::ChatId)
-                    .col(SimulatorMessages::Id)
-                    .to_owned(),
-            )
-            .await?;
+        index(
+            manager,
+            "ix_simulator_messages_chat",
+            SimulatorMessages::Table,
+            &["chat_id", "id"],
+            false,
+        )
+        .await?;
         // An outbox row is shown once.
-        manager
-            .create_index(
-                Index::create()
-                    .name("ux_simulator_messages_outbox")
-                    .table(SimulatorMessages::Table)
-                    .col(SimulatorMessages::OutboxId)
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
+        index(
+            manager,
+            "ux_simulator_messages_outbox",
+            SimulatorMessages::Table,
+            &["outbox_id"],
+            true,
+        )
+        .await?;
         Ok(())
     }
 

@@ -3,10 +3,7 @@
 //! `target` or `detail`.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Set};
 
 use crate::entity::{audit_entry, staff_user};
 use crate::error::CoreResult;
@@ -60,26 +57,13 @@ pub async fn record_at(
     .await?)
 }
 
-/// Audit lines of actors inside `scope`, newest first, `limit` at a time; pass the last id seen
-/// as `before_id` for the next page (keyset). Lines without an actor (failed logins of unknown
-/// usernames, the system) are shown to scopes at the county root only.
-pub async fn list_in_scope(
-    conn: &impl ConnectionTrait,
-    scope: &Scope,
-    is_root: bool,
-    before_id: Option<i64>,
-    limit: u64,
-) -> CoreResult<Vec<audit_entry::Model>> {
-    let mut cond = sea_orm::Condition::any().add(scope.condition(audit_entry::Column::AreaPath));
+/// Which audit lines a staff user may read: those of actors inside `scope`, and at the county
+/// root also those without an actor (failed logins of unknown usernames, the system).
+pub fn visible_in(scope: &Scope, is_root: bool) -> Condition {
+    let cond = Condition::any().add(scope.condition(audit_entry::Column::AreaPath));
     if is_root {
-        cond = cond.add(audit_entry::Column::AreaPath.is_null());
+        cond.add(audit_entry::Column::AreaPath.is_null())
+    } else {
+        cond
     }
-    let mut q = audit_entry::Entity::find().filter(cond);
-    if let Some(before) = before_id {
-        q = q.filter(audit_entry::Column::Id.lt(before));
-    }
-    Ok(q.order_by_desc(audit_entry::Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await?)
 }

@@ -15,10 +15,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sea_orm::sea_query::{
-    Alias, Expr, ExprTrait, OnConflict, PostgresQueryBuilder, Query, SqliteQueryBuilder,
-};
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QuerySelect, Statement};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QuerySelect};
 
 use crate::db::Db;
 use crate::domain::{ReportKind, ReportState};
@@ -53,14 +51,6 @@ pub fn bucket_path(origin_path: &str) -> &str {
 /// Whether a subtree (by its path) is a union of whole buckets, so the counters answer it.
 pub fn answers(path: &str) -> bool {
     path.trim_matches('/').split('/').count() <= BUCKET_DEPTH
-}
-
-fn build(backend: DbBackend, stmt: &impl sea_orm::sea_query::QueryStatementWriter) -> Statement {
-    let (sql, values) = match backend {
-        DbBackend::Postgres => stmt.build(PostgresQueryBuilder),
-        _ => stmt.build(SqliteQueryBuilder),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// Adds `delta` to one counter (creating it at `delta`).
@@ -99,8 +89,7 @@ async fn add(
             .to_owned(),
         )
         .to_owned();
-    conn.execute_raw(build(conn.get_database_backend(), &stmt))
-        .await?;
+    conn.execute(&stmt).await?;
     Ok(())
 }
 
@@ -197,18 +186,13 @@ pub async fn stored(
         ])
         .from(Alias::new(TABLE))
         .to_owned();
-    let rows = Stored::find_by_statement(build(conn.get_database_backend(), &stmt))
+    let rows = Stored::find_by_statement(conn.get_database_backend().build(&stmt))
         .all(conn)
         .await?;
     let mut out = BTreeMap::new();
     for r in rows.into_iter().filter(|r| r.n != 0) {
-        let (Some(kind), Some(state)) = (
-            ReportKind::ALL.iter().copied().find(|k| k.code() == r.kind),
-            ReportState::ALL
-                .iter()
-                .copied()
-                .find(|s| s.code() == r.state),
-        ) else {
+        let (Some(kind), Some(state)) = (ReportKind::parse(&r.kind), ReportState::parse(&r.state))
+        else {
             return Err(crate::CoreError::Internal(format!(
                 "unknown kind or state in {TABLE}: {} {}",
                 r.kind, r.state
@@ -231,11 +215,8 @@ pub async fn rebuild_counters(db: &Db) -> CoreResult<u64> {
             .await?;
     }
     let counted = counted_from_reports(&*txn).await?;
-    txn.execute_raw(build(
-        txn.get_database_backend(),
-        &Query::delete().from_table(Alias::new(TABLE)).to_owned(),
-    ))
-    .await?;
+    txn.execute(&Query::delete().from_table(Alias::new(TABLE)).to_owned())
+        .await?;
     let mut total = 0u64;
     let rows: Vec<_> = counted.into_iter().collect();
     for chunk in rows.chunks(500) {
@@ -255,8 +236,7 @@ pub async fn rebuild_counters(db: &Db) -> CoreResult<u64> {
                 Expr::val(*n),
             ]);
         }
-        txn.execute_raw(build(txn.get_database_backend(), &stmt))
-            .await?;
+        txn.execute(&stmt).await?;
     }
     txn.commit().await?;
     Ok(total)
@@ -280,14 +260,12 @@ pub async fn state_counts(
     if let Some(k) = kind {
         stmt.and_where(Expr::col(Alias::new(COL_KIND)).eq(k.code()));
     }
-    let rows = conn
-        .query_all_raw(build(conn.get_database_backend(), &stmt))
-        .await?;
+    let rows = conn.query_all(&stmt).await?;
     let mut out = HashMap::new();
     for row in rows {
         let state: String = row.try_get("", COL_STATE)?;
         let n: i64 = row.try_get("", COL_N)?;
-        if let Some(s) = ReportState::ALL.iter().copied().find(|s| s.code() == state) {
+        if let Some(s) = ReportState::parse(&state) {
             out.insert(s, u64::try_from(n).unwrap_or(0));
         }
     }

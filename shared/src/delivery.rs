@@ -1041,25 +1041,6 @@ async fn mark_member_blocked(conn: &impl ConnectionTrait, member_id: i64) -> Cor
     Ok(())
 }
 
-/// Counts of queued messages by status (for tests and the panel).
-pub async fn count_by_status(db: &Db) -> CoreResult<Vec<(String, i64)>> {
-    use sea_orm::FromQueryResult;
-    #[derive(FromQueryResult)]
-    struct Row {
-        status: String,
-        n: i64,
-    }
-    let rows = outbox::Entity::find()
-        .select_only()
-        .column(outbox::Column::Status)
-        .column_as(outbox::Column::Id.count(), "n")
-        .group_by(outbox::Column::Status)
-        .into_model::<Row>()
-        .all(db.conn())
-        .await?;
-    Ok(rows.into_iter().map(|r| (r.status, r.n)).collect())
-}
-
 /// How many rows were taken again after a lease ran out (each may have been sent twice).
 pub async fn retaken_total(db: &Db) -> CoreResult<i64> {
     let rows: Vec<i32> = outbox::Entity::find()

@@ -22,7 +22,7 @@ use chrono::{DateTime, Duration, FixedOffset, TimeZone, Timelike, Utc};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set,
@@ -41,7 +41,7 @@ use crate::error::CoreError;
 use crate::lifecycle::{self, Action, Actor, Assignee, LifecycleError, StaffActor};
 use crate::notices::{self, Audience, BatchMode, BatchPlan, NewNotice};
 use crate::reports::{self, NewReport};
-use crate::{areas, audit, holidays, import, roster, staff};
+use crate::{areas, holidays, import, inbox, roster, staff};
 
 /// The synthetic county's roster (7,303 grid leaders), embedded so the demo needs no files.
 const ROSTER: &[u8] = include_bytes!("../../tests/fixtures/county-roster.csv");
@@ -210,26 +210,19 @@ async fn write_marker(
     value: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DemoError> {
-    let existing = bot_kv::Entity::find_by_id(MARKER_KEY.to_owned())
-        .one(conn)
+    let row = bot_kv::ActiveModel {
+        key: Set(MARKER_KEY.to_owned()),
+        value: Set(value.to_owned()),
+        updated_at: Set(now),
+    };
+    bot_kv::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(bot_kv::Column::Key)
+                .update_columns([bot_kv::Column::Value, bot_kv::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec(conn)
         .await?;
-    match existing {
-        Some(row) => {
-            let mut a: bot_kv::ActiveModel = row.into();
-            a.value = Set(value.to_owned());
-            a.updated_at = Set(now);
-            a.update(conn).await?;
-        }
-        None => {
-            bot_kv::ActiveModel {
-                key: Set(MARKER_KEY.to_owned()),
-                value: Set(value.to_owned()),
-                updated_at: Set(now),
-            }
-            .insert(conn)
-            .await?;
-        }
-    }
     Ok(())
 }
 
@@ -711,21 +704,7 @@ async fn file_reports(db: &Db, now: DateTime<Utc>) -> Result<(), DemoError> {
             let code = action.code();
             let done = lifecycle::transition_in(conn, &actor, r.id, action, at).await?;
             if let Actor::Staff(s) = &actor {
-                let detail = format!(
-                    "{} → {}",
-                    done.event.from_state.map(|s| s.code()).unwrap_or("-"),
-                    done.report.state.code()
-                );
-                audit::record_at(
-                    conn,
-                    Some(s.id),
-                    &format!("report.{code}"),
-                    Some(&format!("report:{}", r.id)),
-                    Some(&detail),
-                    None,
-                    at,
-                )
-                .await?;
+                inbox::audit_transition(conn, s.id, code, &done, None, at).await?;
             }
             r = done.report;
             t = at;
@@ -1405,12 +1384,7 @@ async fn summary(db: &Db, seeded_now: bool) -> Result<DemoSummary, DemoError> {
         by_state,
         escalated_open: report::Entity::find()
             .filter(report::Column::EscalationLevel.gt(0))
-            .filter(report::Column::State.is_in([
-                ReportState::Submitted,
-                ReportState::Accepted,
-                ReportState::Assigned,
-                ReportState::InProgress,
-            ]))
+            .filter(report::Column::State.is_in(ReportState::OPEN.iter().copied()))
             .count(conn)
             .await?,
         notices: crate::entity::notice::Entity::find().count(conn).await?,

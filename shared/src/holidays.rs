@@ -1,17 +1,34 @@
 //! The county's holiday table (days off on weekdays, and 调休 make-up workdays on weekends).
 
-use chrono::{FixedOffset, NaiveDate};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set};
 
 use crate::calendar::{DayKind, WorkCalendar};
 use crate::entity::holiday;
-use crate::error::CoreResult;
+use crate::error::{CoreError, CoreResult};
 
 /// The county's local time: China Standard Time.
 pub fn county_offset() -> FixedOffset {
     const CST_SECONDS: i32 = 8 * 3600;
     FixedOffset::east_opt(CST_SECONDS)
         .unwrap_or(FixedOffset::east_opt(0).expect("UTC is a valid offset"))
+}
+
+/// The county's midnight at the start of `day`.
+pub fn county_day_start(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
+    county_offset()
+        .from_local_datetime(&day.and_time(NaiveTime::MIN))
+        .single()
+        .map(|d| d.with_timezone(&Utc))
+        .ok_or_else(|| CoreError::Invalid("bad date".into()))
+}
+
+/// The county's midnight at the end of `day` (the exclusive end of a range of whole days).
+pub fn county_day_end(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
+    let next = day
+        .succ_opt()
+        .ok_or_else(|| CoreError::Invalid("bad date".into()))?;
+    county_day_start(next)
 }
 
 pub async fn calendar(db: &impl ConnectionTrait) -> CoreResult<WorkCalendar> {

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, NullOrdering, Order};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -22,7 +22,7 @@ use crate::db::Db;
 use crate::domain::{ReportKind, ReportState, Urgency};
 use crate::entity::{area, category, report};
 use crate::error::{CoreError, CoreResult};
-use crate::holidays::county_offset;
+use crate::holidays::{county_day_end, county_day_start};
 use crate::lifecycle::{self, Action, Actor, LifecycleError, StaffActor, Transition};
 use crate::scope::Scope;
 
@@ -207,14 +207,6 @@ fn like_pattern(text: &str) -> String {
     out
 }
 
-fn county_midnight(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
-    county_offset()
-        .from_local_datetime(&day.and_time(NaiveTime::MIN))
-        .single()
-        .map(|d| d.with_timezone(&Utc))
-        .ok_or_else(|| CoreError::Invalid("bad date".into()))
-}
-
 /// The WHERE clause of an inbox filter inside `scope` (what the inbox lists; exports and the
 /// JSON API use it so they hold exactly the same rows).
 pub async fn filter_condition(
@@ -303,13 +295,10 @@ async fn condition_with(
         None => {}
     }
     if let Some(from) = f.from {
-        cond = cond.add(C::CreatedAt.gte(county_midnight(from)?));
+        cond = cond.add(C::CreatedAt.gte(county_day_start(from)?));
     }
     if let Some(to) = f.to {
-        let next = to
-            .succ_opt()
-            .ok_or_else(|| CoreError::Invalid("bad date".into()))?;
-        cond = cond.add(C::CreatedAt.lt(county_midnight(next)?));
+        cond = cond.add(C::CreatedAt.lt(county_day_end(to)?));
     }
     if let Some(text) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         if text.chars().count() > MAX_SEARCH_CHARS {
@@ -597,21 +586,7 @@ pub async fn act(
         lifecycle::transition_in(&*txn, &Actor::Staff(staff.clone()), report_id, action, now).await;
     match done {
         Ok(t) => {
-            let detail = format!(
-                "{} → {}",
-                t.event.from_state.map(|s| s.code()).unwrap_or("-"),
-                t.report.state.code()
-            );
-            audit::record_at(
-                &*txn,
-                Some(staff.id),
-                &format!("report.{code}"),
-                Some(&target),
-                Some(&detail),
-                ip,
-                now,
-            )
-            .await?;
+            audit_transition(&*txn, staff.id, code, &t, ip, now).await?;
             txn.commit().await?;
             Ok(t)
         }
@@ -634,6 +609,35 @@ pub async fn act(
             Err(e)
         }
     }
+}
+
+/// The audit line of a staff action that went through: `report.<action>`, `from → to`.
+pub(crate) async fn audit_transition(
+    conn: &impl ConnectionTrait,
+    staff_id: i64,
+    code: &str,
+    t: &Transition,
+    ip: Option<&str>,
+    at: DateTime<Utc>,
+) -> CoreResult<()> {
+    let detail = format!(
+        "{} → {}",
+        t.event.from_state.map(|s| s.code()).unwrap_or("-"),
+        t.report.state.code()
+    );
+    let target = format!("report:{}", t.report.id);
+    let action = format!("report.{code}");
+    audit::record_at(
+        conn,
+        Some(staff_id),
+        &action,
+        Some(&target),
+        Some(&detail),
+        ip,
+        at,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The same action on several reports, each in its own transaction (one refusal does not undo

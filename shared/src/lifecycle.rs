@@ -753,7 +753,7 @@ pub async fn overdue_open_reports(
 ) -> Result<Vec<report::Model>, CoreError> {
     use sea_orm::{QueryOrder, QuerySelect};
     Ok(report::Entity::find()
-        .filter(report::Column::State.is_in([Submitted, Accepted, Assigned, InProgress]))
+        .filter(report::Column::State.is_in(ReportState::OPEN.iter().copied()))
         .filter(report::Column::DueAt.lte(now))
         .order_by_asc(report::Column::DueAt)
         .limit(limit)
@@ -776,7 +776,7 @@ pub async fn escalate_overdue(db: &Db, now: DateTime<Utc>) -> Result<usize, Core
     let mut after_id = 0;
     loop {
         let batch = report::Entity::find()
-            .filter(report::Column::State.is_in([Submitted, Accepted, Assigned, InProgress]))
+            .filter(report::Column::State.is_in(ReportState::OPEN.iter().copied()))
             .filter(report::Column::DueAt.lte(now))
             .filter(report::Column::HandlingAreaId.ne(root.id))
             .filter(report::Column::Id.gt(after_id))

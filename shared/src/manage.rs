@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
@@ -17,7 +17,7 @@ use crate::calendar::TimeLimit;
 use crate::domain::{AreaLevel, MemberStatus, StaffRole};
 use crate::entity::{area, audit_entry, category, member, staff_user};
 use crate::error::{CoreError, CoreResult};
-use crate::holidays::county_offset;
+use crate::holidays::{county_day_end, county_day_start};
 use crate::members::{self, BindCodeRow};
 use crate::scope::Scope;
 
@@ -367,14 +367,6 @@ pub struct AuditQuery {
     pub before_id: Option<i64>,
 }
 
-fn county_midnight(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
-    county_offset()
-        .from_local_datetime(&day.and_time(NaiveTime::MIN))
-        .single()
-        .map(|d| d.with_timezone(&Utc))
-        .ok_or_else(|| CoreError::Invalid("bad date".into()))
-}
-
 /// Audit lines of actors inside the scope (and, for the county, of nobody: failed logins and
 /// the system), newest first, with the usernames of their actors.
 pub async fn audit_search(
@@ -384,22 +376,15 @@ pub async fn audit_search(
     q: &AuditQuery,
     limit: u64,
 ) -> CoreResult<(Vec<audit_entry::Model>, HashMap<i64, String>)> {
-    let mut cond = Condition::any().add(scope.condition(audit_entry::Column::AreaPath));
-    if is_root {
-        cond = cond.add(audit_entry::Column::AreaPath.is_null());
-    }
-    let mut query = audit_entry::Entity::find().filter(cond);
+    let mut query = audit_entry::Entity::find().filter(crate::audit::visible_in(scope, is_root));
     if let Some(id) = q.staff_id {
         query = query.filter(audit_entry::Column::StaffId.eq(id));
     }
     if let Some(from) = q.from {
-        query = query.filter(audit_entry::Column::At.gte(county_midnight(from)?));
+        query = query.filter(audit_entry::Column::At.gte(county_day_start(from)?));
     }
     if let Some(to) = q.to {
-        let next = to
-            .succ_opt()
-            .ok_or_else(|| CoreError::Invalid("bad date".into()))?;
-        query = query.filter(audit_entry::Column::At.lt(county_midnight(next)?));
+        query = query.filter(audit_entry::Column::At.lt(county_day_end(to)?));
     }
     if let Some(before) = q.before_id {
         query = query.filter(audit_entry::Column::Id.lt(before));

@@ -460,6 +460,20 @@ fn validate(new: &NewNotice) -> CoreResult<()> {
     Ok(())
 }
 
+/// The audit line of a notice action (`actor_id` `None`: the scheduler).
+async fn audit(
+    txn: &impl ConnectionTrait,
+    actor_id: Option<i64>,
+    action: &str,
+    notice_id: i64,
+    detail: Option<&str>,
+    now: DateTime<Utc>,
+) -> CoreResult<()> {
+    let target = format!("notice:{notice_id}");
+    crate::audit::record_at(txn, actor_id, action, Some(&target), detail, None, now).await?;
+    Ok(())
+}
+
 fn to_json<T: Serialize>(v: &T) -> CoreResult<String> {
     serde_json::to_string(v).map_err(|e| CoreError::Internal(format!("json: {e}")))
 }
@@ -500,16 +514,7 @@ pub async fn create(
     }
     .insert(&*txn)
     .await?;
-    crate::audit::record_at(
-        &*txn,
-        Some(actor.id),
-        "notice.create",
-        Some(&format!("notice:{}", model.id)),
-        None,
-        None,
-        now,
-    )
-    .await?;
+    audit(&*txn, Some(actor.id), "notice.create", model.id, None, now).await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -714,16 +719,15 @@ pub async fn submit(
     active.submitted_at = Set(Some(now));
     active.updated_at = Set(now);
     active.update(&*txn).await?;
-    crate::audit::record_at(
+    audit(
         &*txn,
         Some(actor.id),
         "notice.send",
-        Some(&format!("notice:{notice_id}")),
+        notice_id,
         Some(&format!(
             "recipients={} queued={} batches={}",
             summary.recipients, summary.queued, summary.batches
         )),
-        None,
         now,
     )
     .await?;
@@ -763,13 +767,12 @@ async fn set_status(
         active.remind_at = Set(None);
     }
     active.update(&*txn).await?;
-    crate::audit::record_at(
+    audit(
         &*txn,
         Some(actor.id),
         action,
-        Some(&format!("notice:{notice_id}")),
+        notice_id,
         Some(&format!("messages={changed}")),
-        None,
         now,
     )
     .await?;
@@ -864,13 +867,12 @@ pub async fn set_batch_time(
         .exec(&*txn)
         .await?
         .rows_affected;
-    crate::audit::record_at(
+    audit(
         &*txn,
         Some(actor.id),
         "notice.batch_time",
-        Some(&format!("notice:{notice_id}")),
+        notice_id,
         Some(&format!("batch={batch_id} at={}", at.to_rfc3339())),
-        None,
         now,
     )
     .await?;
@@ -897,13 +899,12 @@ pub async fn resend_uncertain(
         .exec(&*txn)
         .await?
         .rows_affected;
-    crate::audit::record_at(
+    audit(
         &*txn,
         Some(actor.id),
         "notice.resend_uncertain",
-        Some(&format!("notice:{id}")),
+        id,
         Some(&format!("messages={n}")),
-        None,
         now,
     )
     .await?;
@@ -959,13 +960,12 @@ pub async fn set_reminder(
     a.remind_at = Set(at);
     a.updated_at = Set(now);
     a.update(&*txn).await?;
-    crate::audit::record_at(
+    audit(
         &*txn,
         Some(actor.id),
         "notice.reminder_time",
-        Some(&format!("notice:{id}")),
+        id,
         at.map(|t| t.to_rfc3339()).as_deref(),
-        None,
         now,
     )
     .await?;
@@ -993,13 +993,12 @@ pub async fn remind(
             .ok_or(CoreError::NotFound)?,
     };
     let queued = remind_in(&*txn, &n, now).await?;
-    crate::audit::record_at(
+    audit(
         &*txn,
         actor.map(|a| a.id),
         "notice.remind",
-        Some(&format!("notice:{id}")),
+        id,
         Some(&format!("messages={queued}")),
-        None,
         now,
     )
     .await?;
@@ -1113,13 +1112,12 @@ pub async fn run_due(db: &Db, now: DateTime<Utc>) -> CoreResult<u64> {
             && let Some(n) = notice::Entity::find_by_id(id).one(&*txn).await?
         {
             let queued = remind_in(&*txn, &n, now).await?;
-            crate::audit::record_at(
+            audit(
                 &*txn,
                 None,
                 "notice.remind",
-                Some(&format!("notice:{id}")),
+                id,
                 Some(&format!("scheduled messages={queued}")),
-                None,
                 now,
             )
             .await?;

@@ -109,15 +109,6 @@ pub async fn delete(conn: &impl ConnectionTrait, id: &str) -> CoreResult<()> {
     Ok(())
 }
 
-/// Ends every session of a staff user (deactivation, password change).
-pub async fn delete_for_staff(conn: &impl ConnectionTrait, staff_id: i64) -> CoreResult<u64> {
-    Ok(panel_session::Entity::delete_many()
-        .filter(panel_session::Column::StaffId.eq(staff_id))
-        .exec(conn)
-        .await?
-        .rows_affected)
-}
-
 /// Deletes sessions that have ended. Returns how many.
 pub async fn purge_expired(conn: &impl ConnectionTrait, now: DateTime<Utc>) -> CoreResult<u64> {
     Ok(panel_session::Entity::delete_many()

@@ -14,17 +14,16 @@
 //!   report is filed; the runner then copies them into `attachments` (see [`file_bytes`]).
 //! - One chat's inputs are handled in order (a lock per chat, as the Telegram adapter does).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use dashmap::DashMap;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
 
-use crate::conversation::runner::{self, Incoming, Reply, RunnerSettings};
+use crate::conversation::runner::{self, ChatLocks, Incoming, Reply, RunnerSettings};
 use crate::conversation::{Button, FileKind, FileRef, Input, Keyboard, parse_text};
 use crate::db::Db;
 use crate::domain::MemberStatus;
@@ -225,9 +224,9 @@ pub async fn new_unbound(
         .await?)
 }
 
-fn chat_locks() -> &'static DashMap<i64, Arc<tokio::sync::Mutex<()>>> {
-    static LOCKS: OnceLock<DashMap<i64, Arc<tokio::sync::Mutex<()>>>> = OnceLock::new();
-    LOCKS.get_or_init(DashMap::new)
+fn chat_locks() -> &'static ChatLocks {
+    static LOCKS: OnceLock<ChatLocks> = OnceLock::new();
+    LOCKS.get_or_init(ChatLocks::default)
 }
 
 /// The picture format of `bytes` by its signature, if it is one the panel shows.
@@ -264,91 +263,7 @@ pub async fn send(
     }
     let chat_id = chat_of_member(m.id);
     check(&input)?;
-    let lock = chat_locks().entry(chat_id).or_default().clone();
-    let result = {
-        let _guard = lock.lock().await;
-        send_locked(
-            db,
-            &m,
-            chat_id,
-            staff_user_id,
-            input,
-            settings,
-            language_code,
-            now,
-        )
-        .await
-    };
-    drop(lock);
-    chat_locks().remove_if(&chat_id, |_, l| Arc::strong_count(l) == 1);
-    result
-}
-
-fn check(input: &SimInput) -> Result<(), SimError> {
-    match input {
-        SimInput::Text(t) => {
-            if t.trim().is_empty() {
-                return Err(SimError::Empty);
-            }
-            if t.chars().count() > MAX_TEXT_CHARS {
-                return Err(SimError::TooLong);
-            }
-        }
-        SimInput::Photo { bytes, caption } => {
-            if bytes.is_empty() {
-                return Err(SimError::Empty);
-            }
-            if image_mime(bytes).is_none() {
-                return Err(SimError::NotImage);
-            }
-            if caption
-                .as_ref()
-                .is_some_and(|c| c.chars().count() > MAX_TEXT_CHARS)
-            {
-                return Err(SimError::TooLong);
-            }
-        }
-        SimInput::Location {
-            latitude,
-            longitude,
-        } => {
-            if !(latitude.is_finite()
-                && longitude.is_finite()
-                && (-90.0..=90.0).contains(latitude)
-                && (-180.0..=180.0).contains(longitude))
-            {
-                return Err(SimError::Empty);
-            }
-        }
-        SimInput::Press { data, .. } => {
-            if data.is_empty() {
-                return Err(SimError::StaleButton);
-            }
-        }
-        SimInput::Contact => {}
-    }
-    Ok(())
-}
-
-fn keyboard_json(k: &Keyboard) -> String {
-    serde_json::to_string(k).unwrap_or_else(|_| "{\"type\":\"none\"}".to_owned())
-}
-
-fn keyboard_of(json: &str) -> Keyboard {
-    serde_json::from_str(json).unwrap_or(Keyboard::None)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn send_locked(
-    db: &Db,
-    m: &member::Model,
-    chat_id: i64,
-    staff_user_id: i64,
-    input: SimInput,
-    settings: &RunnerSettings,
-    language_code: &str,
-    now: DateTime<Utc>,
-) -> Result<(), SimError> {
+    let _turn = chat_locks().lock(chat_id).await;
     // What the user did goes into the transcript first: its id is the message id.
     let txn = db.write().await?;
     let mut pressed: Option<i64> = None;
@@ -439,6 +354,60 @@ async fn send_locked(
     }
     pull_outbox(db, chat_id, now).await?;
     Ok(())
+}
+
+fn check(input: &SimInput) -> Result<(), SimError> {
+    match input {
+        SimInput::Text(t) => {
+            if t.trim().is_empty() {
+                return Err(SimError::Empty);
+            }
+            if t.chars().count() > MAX_TEXT_CHARS {
+                return Err(SimError::TooLong);
+            }
+        }
+        SimInput::Photo { bytes, caption } => {
+            if bytes.is_empty() {
+                return Err(SimError::Empty);
+            }
+            if image_mime(bytes).is_none() {
+                return Err(SimError::NotImage);
+            }
+            if caption
+                .as_ref()
+                .is_some_and(|c| c.chars().count() > MAX_TEXT_CHARS)
+            {
+                return Err(SimError::TooLong);
+            }
+        }
+        SimInput::Location {
+            latitude,
+            longitude,
+        } => {
+            if !(latitude.is_finite()
+                && longitude.is_finite()
+                && (-90.0..=90.0).contains(latitude)
+                && (-180.0..=180.0).contains(longitude))
+            {
+                return Err(SimError::Empty);
+            }
+        }
+        SimInput::Press { data, .. } => {
+            if data.is_empty() {
+                return Err(SimError::StaleButton);
+            }
+        }
+        SimInput::Contact => {}
+    }
+    Ok(())
+}
+
+fn keyboard_json(k: &Keyboard) -> String {
+    serde_json::to_string(k).unwrap_or_else(|_| "{\"type\":\"none\"}".to_owned())
+}
+
+fn keyboard_of(json: &str) -> Keyboard {
+    serde_json::from_str(json).unwrap_or(Keyboard::None)
 }
 
 /// The label of the inline button `data` on the bot's message `message_id` of this chat.
@@ -799,15 +768,7 @@ mod tests {
     }
 
     #[test]
-    fn text_and_html() {
-        assert_eq!(
-            parse_text("/start K7MX-3QPD"),
-            Input::Command {
-                name: "start".into(),
-                arg: "K7MX-3QPD".into()
-            }
-        );
-        assert_eq!(parse_text("路灯坏了"), Input::Text("路灯坏了".into()));
+    fn html_as_plain_text() {
         assert_eq!(plain_text("<b>停水</b> &amp; 通知"), "停水 & 通知");
     }
 

@@ -323,14 +323,6 @@ fn sum_when(cond: sea_orm::sea_query::SimpleExpr) -> sea_orm::sea_query::SimpleE
     Func::sum(case).into()
 }
 
-fn open_states() -> Vec<ReportState> {
-    ReportState::ALL
-        .iter()
-        .copied()
-        .filter(|s| s.is_open())
-        .collect()
-}
-
 /// On-time, closure and overdue sums per origin path, from one `GROUP BY`.
 async fn per_origin_path(
     db: &impl ConnectionTrait,
@@ -366,7 +358,7 @@ async fn per_origin_path(
         .column_as(
             sum_when(
                 report::Column::State
-                    .is_in(open_states())
+                    .is_in(ReportState::OPEN.iter().copied())
                     .and(report::Column::DueAt.lte(now)),
             ),
             "overdue",

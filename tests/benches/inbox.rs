@@ -89,6 +89,26 @@ where
     }
 }
 
+/// One inbox page of 50, newest first, unfiltered, after `cursor`.
+async fn newest_page(
+    conn: &sea_orm::DatabaseConnection,
+    scope: &Scope,
+    cursor: Option<&inbox::Cursor>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> inbox::InboxPage {
+    inbox::list(
+        conn,
+        scope,
+        &InboxFilter::default(),
+        InboxSort::Newest,
+        cursor,
+        50,
+        now,
+    )
+    .await
+    .unwrap()
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e3)
 }
@@ -242,31 +262,10 @@ async fn main() {
             // A deep page through the keyset cursor.
             let mut cursor = None;
             for _ in 0..20 {
-                let p = inbox::list(
-                    conn,
-                    scope,
-                    &InboxFilter::default(),
-                    InboxSort::Newest,
-                    cursor.as_ref(),
-                    50,
-                    now,
-                )
-                .await
-                .unwrap();
-                cursor = p.next;
+                cursor = newest_page(conn, scope, cursor.as_ref(), now).await.next;
             }
             let s = time(runs, || async {
-                inbox::list(
-                    conn,
-                    scope,
-                    &InboxFilter::default(),
-                    InboxSort::Newest,
-                    cursor.as_ref(),
-                    50,
-                    now,
-                )
-                .await
-                .unwrap();
+                newest_page(conn, scope, cursor.as_ref(), now).await;
             })
             .await;
             print("page 21 (keyset cursor)", &s, 20.0);

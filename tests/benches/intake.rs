@@ -36,9 +36,9 @@
 
 use std::time::{Duration, Instant};
 
-use gridline_shared::entity::{member, report};
+use gridline_shared::entity::report;
 use gridline_tests::bench_support::{
-    self, CHAT_BASE, IntakePlan, IntakeRun, MEMBERS, Serve, ServeOptions, ms,
+    self, IntakePlan, IntakeRun, MEMBERS, Serve, ServeOptions, ms,
 };
 use gridline_tests::fake_telegram::FakeTelegram;
 use gridline_tests::{Backend, TestDb};
@@ -47,15 +47,8 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 const TARGET_RATE: f64 = 1000.0;
 const TARGET_P99: Duration = Duration::from_millis(100);
 
-fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
-}
-
-async fn run() {
+#[tokio::main]
+async fn main() {
     let wanted =
         std::env::var("GRIDLINE_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let runs = std::env::var("GRIDLINE_BENCH_INTAKE").unwrap_or_else(|_| "burst,paced".into());
@@ -87,14 +80,7 @@ async fn one_backend(backend: Backend, plans: &[IntakePlan]) {
     };
     let setup = Instant::now();
     bench_support::county_bound(&t.db).await;
-    let chats: Vec<i64> = member::Entity::find()
-        .all(t.db.conn())
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.id + CHAT_BASE)
-        .collect();
-    assert_eq!(chats.len(), MEMBERS);
+    let chats = bench_support::member_chats(&t.db).await;
     println!(
         "{backend:?}: county imported and {MEMBERS} members bound in {:.1} s",
         setup.elapsed().as_secs_f64()

@@ -22,29 +22,20 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gridline_shared::entity::member;
 use gridline_shared::notices;
 use gridline_tests::bench_support::{
-    self, ADMIN, ADMIN_PASSWORD, CHAT_BASE, IntakePlan, MEMBERS, Serve, ServeOptions, ms,
+    self, ADMIN, ADMIN_PASSWORD, IntakePlan, MEMBERS, Serve, ServeOptions, ms,
 };
 use gridline_tests::fake_telegram::FakeTelegram;
 use gridline_tests::panel::Client;
 use gridline_tests::{Backend, TestDb, bench_data};
-use sea_orm::EntityTrait;
 
 const IDLE_TARGET_MB: f64 = 100.0;
 const PEAK_TARGET_MB: f64 = 200.0;
 const NOTICE_TITLE: &str = "内存基准通知";
 
-fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
-}
-
-async fn run() {
+#[tokio::main]
+async fn main() {
     gridline_tests::panel::install_crypto_provider();
     let wanted = std::env::var("GRIDLINE_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite".into());
     let reports: usize = std::env::var("GRIDLINE_BENCH_REPORTS")
@@ -74,14 +65,7 @@ async fn one_backend(backend: Backend, reports: usize) {
     bench_support::county_bound(&t.db).await;
     let took = bench_data::generate_reports(&t.db, reports, bench_data::DEFAULT_SEED).await;
     let actor = bench_support::county_admin(&t.db).await;
-    let chats: Vec<i64> = member::Entity::find()
-        .all(t.db.conn())
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.id + CHAT_BASE)
-        .collect();
-    assert_eq!(chats.len(), MEMBERS);
+    let chats = bench_support::member_chats(&t.db).await;
     println!(
         "{backend:?}: county, {MEMBERS} bound members and {reports} reports ready in {:.0} s (reports {:.0} s)",
         setup.elapsed().as_secs_f64(),

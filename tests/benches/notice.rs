@@ -19,15 +19,8 @@ use gridline_tests::bench_support::{self, MEMBERS, Serve, ServeOptions};
 use gridline_tests::fake_telegram::{FakeTelegram, FakeUser};
 use gridline_tests::{Backend, TestDb, gridline_bin};
 
-fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
-}
-
-async fn run() {
+#[tokio::main]
+async fn main() {
     let rates: Vec<f64> = std::env::var("BENCH_RATES")
         .unwrap_or_else(|_| "30,1000".into())
         .split(',')

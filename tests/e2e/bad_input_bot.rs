@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use gridline_shared::bot_store;
 use gridline_shared::domain::{ReportKind, StaffRole};
-use gridline_shared::entity::{attachment, report, report_event};
+use gridline_shared::entity::{report, report_event};
 use gridline_shared::{areas, lifecycle, reports as core_reports};
 use gridline_tests::db_test;
 use gridline_tests::fake_telegram::{FakeUser, Fault};
@@ -845,15 +845,6 @@ fn file_message(u: &FakeUser, mid: i64, fields: Value) -> Value {
     raw_message(u, private_chat(u), mid, fields)
 }
 
-async fn files_of(h: &Harness, report_id: i64) -> Vec<attachment::Model> {
-    attachment::Entity::find()
-        .filter(attachment::Column::ReportId.eq(report_id))
-        .order_by_asc(attachment::Column::Id)
-        .all(h.t.db.conn())
-        .await
-        .unwrap()
-}
-
 // Each file row at the photo step of an incident: refused with a clear answer (the step is
 // asked again, nothing kept) or kept as what it is; the report is then filed with exactly the
 // kept files, their bytes stored when they could be fetched, and the panel serves them safely.
@@ -979,7 +970,7 @@ db_test!(
             rep
         };
         assert_eq!(rep.description, "附件测试");
-        let files = files_of(&h, rep.id).await;
+        let files = attachments(&h.t, rep.id).await;
         let ids: Vec<_> = files
             .iter()
             .map(|f| f.telegram_file_id.clone().unwrap_or_default())
@@ -1006,7 +997,7 @@ db_test!(
         h.start_bot();
         let mut flaky = None;
         for _ in 0..200 {
-            flaky = files_of(&h, rep.id)
+            flaky = attachments(&h.t, rep.id)
                 .await
                 .into_iter()
                 .find(|f| f.telegram_file_id.as_deref() == Some("flaky"))
@@ -1023,7 +1014,7 @@ db_test!(
         );
 
         // The panel: nothing is served inline unless it is what it claims; names are escaped.
-        let files = files_of(&h, rep.id).await;
+        let files = attachments(&h.t, rep.id).await;
         let root = areas::find_root(h.t.db.conn()).await.unwrap().unwrap();
         make_staff(&h.t.db, "county", StaffRole::CountyAdmin, &root).await;
         let app = spawn_app(&h.t).await;

@@ -56,12 +56,15 @@ fn assert_readable(p: &Page, what: &str) {
     }
 }
 
-/// A multipart/form-data POST with text fields and optionally one file.
-pub async fn multipart(
+/// A multipart/form-data POST with text fields and optionally one file (field `file`:
+/// file name, content type, bytes); `fetch` marks it as the simulator page's script's request.
+/// An error only when the connection itself failed.
+pub(crate) async fn multipart(
     c: &Client,
     path: &str,
     fields: &[(&str, &str)],
     file: Option<(&str, &str, &[u8])>,
+    fetch: bool,
 ) -> Result<Page, reqwest::Error> {
     let boundary = "----gridlinebadinput7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
@@ -73,10 +76,10 @@ pub async fn multipart(
         body.extend_from_slice(v.as_bytes());
         body.extend_from_slice(b"\r\n");
     }
-    if let Some((field, name, content)) = file {
+    if let Some((name, mime, content)) = file {
         body.extend_from_slice(
             format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {mime}\r\n\r\n"
             )
             .as_bytes(),
         );
@@ -84,16 +87,18 @@ pub async fn multipart(
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let r = c
+    let mut req = c
         .http
         .post(format!("{}{path}", c.base))
         .header(
             "content-type",
             format!("multipart/form-data; boundary={boundary}"),
         )
-        .body(body)
-        .send()
-        .await?;
+        .body(body);
+    if fetch {
+        req = req.header("x-sim-fetch", "1");
+    }
+    let r = req.send().await?;
     let status = r.status();
     let headers = r.headers().clone();
     Ok(Page {
@@ -214,6 +219,7 @@ async fn post_field(
                     ("action", "save"),
                 ],
                 None,
+                false,
             )
             .await
             .unwrap();
@@ -803,7 +809,8 @@ db_test!(roster_files, |t: TestDb| async move {
             &c,
             "/roster/upload",
             &[("csrf_token", &csrf)],
-            Some(("file", file, &bytes)),
+            Some((file, "application/octet-stream", &bytes)),
+            false,
         )
         .await
         .unwrap();
@@ -865,7 +872,8 @@ db_test!(roster_size_limits, |t: TestDb| async move {
             &c,
             "/roster/upload",
             &[("csrf_token", &csrf)],
-            Some(("file", "big.csv", &big)),
+            Some(("big.csv", "application/octet-stream", &big)),
+            false,
         )
         .await
         .unwrap_or_else(|e| panic!("{mb} MB: the connection failed instead of a page: {e}"));
@@ -898,7 +906,8 @@ db_test!(roster_size_limits, |t: TestDb| async move {
             &c,
             "/roster/upload",
             &[("csrf_token", &csrf)],
-            Some(("file", "long.csv", csv.as_bytes())),
+            Some(("long.csv", "application/octet-stream", csv.as_bytes())),
+            false,
         ),
     )
     .await

@@ -1,16 +1,13 @@
 //! The real `gridline serve` binary runs the bot when TELOXIDE_TOKEN is set, against the fake
 //! Telegram server named by GRIDLINE_TELEGRAM_API_URL: a grid leader binds and files a report.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use gridline_shared::entity::attachment;
 use gridline_tests::db_test;
-use gridline_tests::fake_telegram::{FakeTelegram, FakeUser, TOKEN};
-use gridline_tests::gridline_bin;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use gridline_tests::fake_telegram::{FakeTelegram, FakeUser};
 
 use crate::bot_support::*;
+use crate::fault_kill::{serve_command, signal};
 
 /// Waits until the fake has handed out and seen confirmed every update (bounded).
 async fn settle(fake: &FakeTelegram) {
@@ -37,21 +34,12 @@ fn button_on_last(fake: &FakeTelegram, chat: i64, label: &str) -> (i64, String) 
 
 db_test!(serve_runs_the_bot, |t: gridline_tests::TestDb| async move {
     // The roster is imported by the harness; the bot itself is the binary's.
-    let h = Harness::start(t).await;
-    let mut h = h;
+    let mut h = Harness::start(t).await;
     h.stop_bot().await;
     let fake = FakeTelegram::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(gridline_bin())
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("GRIDLINE_DATABASE_URL", &h.t.url)
+    let mut child = serve_command(&h.t.url, &fake, dir.path(), &[], "serve.log")
         .env("GRIDLINE_LISTEN", "127.0.0.1:0")
-        .env("TELOXIDE_TOKEN", TOKEN)
-        .env("GRIDLINE_TELEGRAM_API_URL", fake.api_url())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
 
@@ -91,18 +79,11 @@ db_test!(serve_runs_the_bot, |t: gridline_tests::TestDb| async move {
     assert_eq!(all.len(), 1);
     assert!(receipt.text.contains(&format!("#{}", all[0].id)));
     assert_eq!(all[0].description, "桥栏杆断裂");
-    let files = attachment::Entity::find()
-        .filter(attachment::Column::ReportId.eq(all[0].id))
-        .all(h.t.db.conn())
-        .await
-        .unwrap();
+    let files = attachments(&h.t, all[0].id).await;
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].data.as_deref(), Some(photo.as_slice()));
 
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
+    signal(&child, "-TERM");
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()

@@ -22,6 +22,42 @@ async fn file_incident(h: &Harness, u: &FakeUser, text: &str) -> i64 {
     reports(&h.t).await.pop().unwrap().id
 }
 
+/// The bot and the delivery worker running; 何刚华 (chat `he`) filed an incident `text` that a
+/// secretary assigned to 马东 (chat `ma`). Returns the harness, both users and the report id.
+async fn assigned_incident(
+    t: gridline_tests::TestDb,
+    he: i64,
+    ma: i64,
+    text: &str,
+) -> (Harness, FakeUser, FakeUser, i64) {
+    let mut h = Harness::start(t).await;
+    h.start_worker();
+    let he = FakeUser::new(he, "何刚华");
+    let ma = FakeUser::new(ma, "马东");
+    h.bind(&he, HE).await;
+    let assignee = h.bind(&ma, MA).await;
+    let id = file_incident(&h, &he, text).await;
+    let sec = h.secretary().await;
+    transition(
+        &h.t.db,
+        &Actor::Staff(sec),
+        id,
+        Action::Assign(Assignee::Member(assignee.id)),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    (h, he, ma, id)
+}
+
+async fn event_files(h: &Harness, event_id: i64) -> Vec<attachment::Model> {
+    attachment::Entity::find()
+        .filter(attachment::Column::EventId.eq(event_id))
+        .all(h.t.db.conn())
+        .await
+        .unwrap()
+}
+
 async fn events(h: &Harness, report_id: i64) -> Vec<report_event::Model> {
     report_event::Entity::find()
         .filter(report_event::Column::ReportId.eq(report_id))
@@ -101,11 +137,7 @@ db_test!(
         );
         assert_eq!(adds[0].actor_member_id, Some(member.id));
         assert!(adds[0].public);
-        let files = attachment::Entity::find()
-            .filter(attachment::Column::EventId.eq(adds[1].id))
-            .all(h.t.db.conn())
-            .await
-            .unwrap();
+        let files = event_files(&h, adds[1].id).await;
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].data.as_deref(), Some(jpeg("reply").as_slice()));
         // No second report was opened by the replies.
@@ -139,24 +171,7 @@ db_test!(
 db_test!(
     task_accepted_and_done_from_the_card,
     |t: gridline_tests::TestDb| async move {
-        let mut h = Harness::start(t).await;
-        h.start_worker();
-        let he = FakeUser::new(5101, "何刚华");
-        let ma = FakeUser::new(5102, "马东");
-        h.bind(&he, HE).await;
-        let assignee = h.bind(&ma, MA).await;
-        let id = file_incident(&h, &he, "井盖被盗").await;
-        let sec = h.secretary().await;
-        let actor = Actor::Staff(sec);
-        transition(
-            &h.t.db,
-            &actor,
-            id,
-            Action::Assign(Assignee::Member(assignee.id)),
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+        let (h, he, ma, id) = assigned_incident(t, 5101, 5102, "井盖被盗").await;
         let card = h
             .fake
             .wait_for(ma.id, Duration::from_secs(20), |m| {
@@ -224,11 +239,7 @@ db_test!(
             .find(|e| e.action == "resolve")
             .unwrap();
         assert_eq!(resolve.note.as_deref(), Some("已更换新井盖并加固"));
-        let files = attachment::Entity::find()
-            .filter(attachment::Column::EventId.eq(resolve.id))
-            .all(h.t.db.conn())
-            .await
-            .unwrap();
+        let files = event_files(&h, resolve.id).await;
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].data.as_deref(), Some(jpeg("fixed").as_slice()));
         // The reporter hears about it.
@@ -247,23 +258,7 @@ db_test!(
 db_test!(
     task_done_keeps_an_open_draft,
     |t: gridline_tests::TestDb| async move {
-        let mut h = Harness::start(t).await;
-        h.start_worker();
-        let he = FakeUser::new(5201, "何刚华");
-        let ma = FakeUser::new(5202, "马东");
-        h.bind(&he, HE).await;
-        let assignee = h.bind(&ma, MA).await;
-        let id = file_incident(&h, &he, "路面塌陷").await;
-        let sec = h.secretary().await;
-        transition(
-            &h.t.db,
-            &Actor::Staff(sec),
-            id,
-            Action::Assign(Assignee::Member(assignee.id)),
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+        let (h, _he, ma, id) = assigned_incident(t, 5201, 5202, "路面塌陷").await;
         let card = h
             .fake
             .wait_for(ma.id, Duration::from_secs(20), |m| {

@@ -2,10 +2,10 @@
 //! the database; quick mode and its tap count; cancel.
 
 use gridline_shared::domain::{ReportKind, ReportState, Urgency, VisitMethod};
-use gridline_shared::entity::{attachment, category};
+use gridline_shared::entity::category;
 use gridline_tests::db_test;
 use gridline_tests::fake_telegram::FakeUser;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::bot_support::*;
 
@@ -17,15 +17,6 @@ async fn category_id(h: &Harness, name_zh: &str) -> i64 {
         .unwrap()
         .unwrap()
         .id
-}
-
-async fn attachments(h: &Harness, report_id: i64) -> Vec<attachment::Model> {
-    attachment::Entity::find()
-        .filter(attachment::Column::ReportId.eq(report_id))
-        .order_by_asc(attachment::Column::Id)
-        .all(h.t.db.conn())
-        .await
-        .unwrap()
 }
 
 // The guided incident: category and subcategory buttons, description with awkward text,
@@ -119,7 +110,7 @@ db_test!(
         assert_eq!(rep.people_involved.as_deref(), Some("张三、李四两户"));
         assert_eq!(rep.reporter_member_id, Some(member.id));
         assert!(rep.idempotency_key.is_some());
-        let files = attachments(&h, rep.id).await;
+        let files = attachments(&h.t, rep.id).await;
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].kind, "photo");
         assert!(
@@ -189,7 +180,7 @@ db_test!(
         assert_eq!(rep.resolved_on_spot, Some(true));
         assert_eq!(rep.description, "老人身体尚好，已留联系方式");
         assert_eq!((rep.latitude, rep.longitude), (Some(30.59), Some(103.52)));
-        assert_eq!(attachments(&h, rep.id).await.len(), 1);
+        assert_eq!(attachments(&h.t, rep.id).await.len(), 1);
 
         // Spawn an incident from the visit.
         let r = h.press(&he, "spawn:incident:").await;
@@ -247,7 +238,7 @@ db_test!(
         assert_eq!(rep.resident_name.as_deref(), Some("王桂英"));
         assert_eq!(rep.resident_phone.as_deref(), Some("13800001234"));
         assert_eq!(rep.address.as_deref(), Some("长乐社区5组12号"));
-        let files = attachments(&h, rep.id).await;
+        let files = attachments(&h.t, rep.id).await;
         assert_eq!(files[0].data.as_deref(), Some(photo.as_slice()));
         h.stop().await;
     }
@@ -286,7 +277,7 @@ db_test!(
         assert_eq!(rep.kind, ReportKind::Incident);
         assert_eq!(rep.urgency, Urgency::Normal);
         assert_eq!(rep.description, "路灯杆倾斜，有倒塌危险");
-        assert_eq!(attachments(&h, rep.id).await.len(), 1);
+        assert_eq!(attachments(&h.t, rep.id).await.len(), 1);
 
         // With a caption: 3 interactions.
         h.photo(&he, &jpeg("quick2"), Some("井盖缺失")).await;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use gridline_shared::bot_store;
 use gridline_shared::domain::ReportKind;
-use gridline_shared::entity::{attachment, bot_kv};
+use gridline_shared::entity::bot_kv;
 use gridline_tests::db_test;
 use gridline_tests::fake_telegram::{FakeUser, Fault};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::json;
 
 use crate::bot_support::*;
@@ -44,15 +44,7 @@ db_test!(
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].description, "加油站旁违规堆放液化气罐");
         assert_eq!(all[0].latitude, Some(30.55));
-        assert_eq!(
-            attachment::Entity::find()
-                .filter(attachment::Column::ReportId.eq(all[0].id))
-                .all(h.t.db.conn())
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(attachments(&h.t, all[0].id).await.len(), 1);
         h.stop().await;
     }
 );
@@ -218,11 +210,7 @@ db_test!(
         h.press_label(&he, "✅ 提交").await;
         let rep = reports(&h.t).await.pop().unwrap();
         assert_eq!(rep.description, longest);
-        let files = attachment::Entity::find()
-            .filter(attachment::Column::ReportId.eq(rep.id))
-            .all(h.t.db.conn())
-            .await
-            .unwrap();
+        let files = attachments(&h.t, rep.id).await;
         let kinds: Vec<_> = files.iter().map(|f| f.kind.as_str()).collect();
         assert_eq!(kinds, ["voice", "document"]);
         assert_eq!(files[1].file_name.as_deref(), Some("现场说明.pdf"));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use gridline_bot::{BotConfig, BotRuntime};
 use gridline_shared::domain::{MemberStatus, StaffRole};
-use gridline_shared::entity::{member, report};
+use gridline_shared::entity::{attachment, member, report};
 use gridline_shared::lifecycle::StaffActor;
 use gridline_shared::{areas, import, roster, staff};
 use gridline_tests::TestDb;
@@ -280,6 +280,16 @@ pub async fn member_by_phone(t: &TestDb, phone: &str) -> member::Model {
 pub async fn reports(t: &TestDb) -> Vec<report::Model> {
     report::Entity::find()
         .order_by_asc(report::Column::Id)
+        .all(t.db.conn())
+        .await
+        .unwrap()
+}
+
+/// The report's files, oldest first.
+pub async fn attachments(t: &TestDb, report_id: i64) -> Vec<attachment::Model> {
+    attachment::Entity::find()
+        .filter(attachment::Column::ReportId.eq(report_id))
+        .order_by_asc(attachment::Column::Id)
         .all(t.db.conn())
         .await
         .unwrap()

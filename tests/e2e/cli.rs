@@ -72,14 +72,7 @@ async fn serve_starts_with_no_configuration() {
         .and_then(|rest| rest.split_whitespace().next())
         .expect("the password on the first-start line")
         .to_owned();
-    let client = gridline_tests::panel::Client {
-        http: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        base: format!("http://{addr}"),
-    };
+    let client = gridline_tests::panel::Client::new(&format!("http://{addr}"));
     let login = client.login("admin", &password).await;
     assert_eq!(
         login.status,

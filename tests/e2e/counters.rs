@@ -14,8 +14,9 @@ use gridline_shared::inbox::{self, InboxFilter, InboxSort};
 use gridline_shared::lifecycle::{self, Action, Actor, Assignee, LifecycleError, StaffActor};
 use gridline_shared::reports::{self, NewReport};
 use gridline_shared::stats::{self, Period};
-use gridline_shared::{Db, Scope, areas, counters, holidays, import, roster, staff};
+use gridline_shared::{Db, Scope, counters, holidays};
 use gridline_tests::bench_data::{self, Rng};
+use gridline_tests::panel::{import_csv, make_staff};
 use gridline_tests::{TestDb, db_test};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
 
@@ -40,15 +41,7 @@ struct World {
 
 async fn setup(t: &TestDb) -> World {
     let conn = t.db.conn();
-    let scope = areas::root_scope(conn).await.unwrap();
-    import::import_roster(
-        &t.db,
-        &scope,
-        roster::parse_roster(ROSTER.as_bytes()).unwrap(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    import_csv(&t.db, ROSTER).await;
     let members = member::Entity::find()
         .order_by_asc(member::Column::Id)
         .all(conn)
@@ -69,9 +62,7 @@ async fn setup(t: &TestDb) -> World {
             Community => StaffRole::Secretary,
             _ => continue,
         };
-        let user = staff::create(conn, &format!("staff{i}"), "long enough password", role, a)
-            .await
-            .unwrap();
+        let user = make_staff(&t.db, &format!("staff{i}"), role, a).await;
         staff_actors.push(StaffActor::of(&user));
     }
     let categories = category::Entity::find()

@@ -9,25 +9,18 @@ use gridline_shared::domain::{MemberStatus, ReportKind};
 use gridline_shared::entity::{member, outbox};
 use gridline_shared::lifecycle::{Action, Actor, Assignee, StaffActor, transition};
 use gridline_shared::reports::{NewReport, submit};
-use gridline_shared::{areas, holidays, import, roster, staff};
+use gridline_shared::{areas, holidays};
 use gridline_tests::db_test;
 use gridline_tests::fake_telegram::{FakeTelegram, Fault, TOKEN};
+use gridline_tests::panel::{import_csv, make_staff};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
 /// Two bound members in one community, a secretary, and one submitted report by the first.
 async fn setup(t: &gridline_tests::TestDb) -> (member::Model, member::Model, StaffActor, i64) {
-    let root = areas::root_scope(t.db.conn()).await.unwrap();
     let csv = "镇街,村社区,网格,微网格,微网格长,手机号\n\
         晋原街道,长乐社区,第1网格,第1网格-1号微网格,何刚华,19900000563\n\
         晋原街道,长乐社区,第1网格,第1网格-2号微网格,马东,19900003390\n";
-    import::import_roster(
-        &t.db,
-        &root,
-        roster::parse_roster(csv.as_bytes()).unwrap(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    import_csv(&t.db, csv).await;
     let mut bound = Vec::new();
     for (i, m) in member::Entity::find()
         .all(t.db.conn())
@@ -44,15 +37,13 @@ async fn setup(t: &gridline_tests::TestDb) -> (member::Model, member::Model, Sta
     let community = areas::resolve_names(t.db.conn(), "晋原街道/长乐社区")
         .await
         .unwrap();
-    let sec = staff::create(
-        t.db.conn(),
+    let sec = make_staff(
+        &t.db,
         "changle",
-        "long enough password",
         gridline_shared::domain::StaffRole::Secretary,
         &community,
     )
-    .await
-    .unwrap();
+    .await;
     let calendar = holidays::calendar(t.db.conn()).await.unwrap();
     let report = submit(
         t.db.conn(),

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -19,9 +19,10 @@ use gridline_shared::entity::{member, outbox};
 use gridline_shared::notices;
 use gridline_shared::outbox::{MessageKind, OutgoingMessage, enqueue_to_member};
 use gridline_tests::fake_telegram::{FakeTelegram, Fault, TOKEN};
-use gridline_tests::{TestDb, db_test, gridline_bin};
+use gridline_tests::{TestDb, db_test};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use crate::fault_kill::{kill9, serve_command, signal, stop};
 use crate::notices::{CHAT_BASE, actor, seed, send_to_all};
 
 /// Worker rates in the tests that enforce Telegram's limits (30/s and 50/s): 90 % of the limit.
@@ -387,27 +388,16 @@ async fn first_row(db: &Db, member_id: i64) -> outbox::Model {
 
 /// `gridline serve` as a worker only (no panel, no bot), against the fake server.
 fn spawn_worker_process(url: &str, fake: &FakeTelegram, rate: u32, dir: &Path, log: &str) -> Child {
-    let log = std::fs::File::create(dir.join(log)).unwrap();
-    Command::new(gridline_bin())
-        .args(["serve", "--no-panel", "--no-bot", "--no-scheduler"])
-        .current_dir(dir)
-        .env("GRIDLINE_DATABASE_URL", url)
-        .env("TELOXIDE_TOKEN", TOKEN)
-        .env("GRIDLINE_TELEGRAM_API_URL", fake.api_url())
-        .env("GRIDLINE_SEND_RATE", rate.to_string())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
-
-fn signal(child: &Child, sig: &str) {
-    let _ = Command::new("kill")
-        .arg(sig)
-        .arg(child.id().to_string())
-        .status();
+    serve_command(
+        url,
+        fake,
+        dir,
+        &["--no-panel", "--no-bot", "--no-scheduler"],
+        log,
+    )
+    .env("GRIDLINE_SEND_RATE", rate.to_string())
+    .spawn()
+    .unwrap()
 }
 
 // kill -9 of the real process mid-notice, then a restart: every member gets the notice, and
@@ -425,16 +415,13 @@ db_test!(kill_9_mid_notice_and_restart, |t: TestDb| async move {
         assert!(Instant::now() < deadline, "the worker process never sent");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    signal(&first, "-KILL");
-    let _ = first.wait();
+    kill9(&mut first);
     let at_kill = fake.all_sent().len();
     assert!(at_kill < 250, "killed too late to test anything");
 
     let mut second = spawn_worker_process(&t.url, &fake, LIMIT_50 as u32, dir.path(), "second.log");
     let c = wait_counts(&t.db, id, Duration::from_secs(150), |c| c.queued == 0).await;
-    signal(&second, "-TERM");
-    let status = second.wait().unwrap();
-    assert!(status.success(), "{status:?}");
+    stop(&mut second);
     assert_eq!(c.sent, 250, "{c:?}");
 
     let retaken = delivery::retaken_total(&t.db).await.unwrap();

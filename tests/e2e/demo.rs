@@ -456,18 +456,12 @@ async fn readme_run_command_prints_where_and_how_to_log_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_screenshots_in_a_browser() {
-    use crate::panel_browser::{browser, click, find_program, screenshot, start_driver};
-    use fantoccini::Locator;
+    use crate::panel_browser::{
+        browser, chromedriver_or_skip, log_in, screenshot, start_driver, wait_for,
+    };
     use std::time::Duration;
 
-    let Some(chromedriver) = find_program(&["chromedriver"]) else {
-        if std::env::var_os("CI").is_some() {
-            panic!("chromedriver is missing but CI is set: install chromium and chromium-driver");
-        }
-        eprintln!(
-            "\n\n    SKIPPED (no chromedriver): demo_screenshots_in_a_browser\n    \
-             install Debian's chromium and chromium-driver to run it\n\n"
-        );
+    let Some(chromedriver) = chromedriver_or_skip("demo_screenshots_in_a_browser") else {
         return;
     };
     gridline_tests::panel::install_crypto_provider();
@@ -517,37 +511,15 @@ async fn demo_screenshots_in_a_browser() {
         let url = app.url("/login");
         async move {
             c.delete_all_cookies().await.unwrap();
-            c.goto(&url).await.unwrap();
-            c.wait()
-                .for_element(Locator::Css("input[name=username]"))
-                .await
-                .unwrap()
-                .send_keys(user)
-                .await
-                .unwrap();
-            c.find(Locator::Css("input[name=password]"))
-                .await
-                .unwrap()
-                .send_keys(DEMO_PASSWORD)
-                .await
-                .unwrap();
-            click(&c, "form.login button[type=submit]").await;
-            c.wait()
-                .at_most(Duration::from_secs(20))
-                .for_element(Locator::Css("table.inbox"))
-                .await
-                .unwrap();
+            log_in(&c, &url, user, DEMO_PASSWORD).await;
+            wait_for(&c, "table.inbox").await;
         }
     };
 
     // The county admin's dashboard.
     login("admin").await;
     c.goto(&app.url("/dashboard")).await.unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(".figure-value"))
-        .await
-        .unwrap();
+    wait_for(&c, ".figure-value").await;
     let source = c.source().await.unwrap();
     let total = report::Entity::find().count(t.db.conn()).await.unwrap();
     assert!(
@@ -564,11 +536,7 @@ async fn demo_screenshots_in_a_browser() {
     c.goto(&app.url(&format!("/reports/{}", best.0)))
         .await
         .unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#report-state"))
-        .await
-        .unwrap();
+    wait_for(&c, "#report-state").await;
     // Let the photo load before the picture is taken.
     tokio::time::sleep(Duration::from_millis(500)).await;
     screenshot(&c, "demo-report.png").await;

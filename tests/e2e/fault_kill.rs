@@ -58,12 +58,19 @@ impl Rng {
     }
 }
 
-/// `gridline serve` with the bot and the delivery worker (no panel, no scheduler) against the
-/// fake server; its log goes to `dir/log`.
-pub fn spawn_serve(url: &str, fake: &FakeTelegram, dir: &Path, log: &str) -> Child {
+/// The real `gridline serve <flags>` in `dir` against the database `url` and the fake
+/// Telegram server; its log goes to `dir/log`. Add settings with `.env`, then spawn.
+pub fn serve_command(
+    url: &str,
+    fake: &FakeTelegram,
+    dir: &Path,
+    flags: &[&str],
+    log: &str,
+) -> Command {
     let log = std::fs::File::create(dir.join(log)).unwrap();
-    Command::new(gridline_bin())
-        .args(["serve", "--no-panel", "--no-scheduler"])
+    let mut cmd = Command::new(gridline_bin());
+    cmd.arg("serve")
+        .args(flags)
         .current_dir(dir)
         .env("GRIDLINE_DATABASE_URL", url)
         .env("TELOXIDE_TOKEN", TOKEN)
@@ -71,7 +78,14 @@ pub fn spawn_serve(url: &str, fake: &FakeTelegram, dir: &Path, log: &str) -> Chi
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log)
+        .stderr(log);
+    cmd
+}
+
+/// `gridline serve` with the bot and the delivery worker (no panel, no scheduler) against the
+/// fake server; its log goes to `dir/log`.
+pub fn spawn_serve(url: &str, fake: &FakeTelegram, dir: &Path, log: &str) -> Child {
+    serve_command(url, fake, dir, &["--no-panel", "--no-scheduler"], log)
         .spawn()
         .unwrap()
 }

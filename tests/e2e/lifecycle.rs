@@ -9,31 +9,22 @@ use gridline_shared::calendar::DayKind;
 use gridline_shared::domain::{
     Lang, MemberStatus, ReportKind, ReportState, ReturnReason, StaffRole, Urgency,
 };
-use gridline_shared::entity::{area, category, member, outbox, report, report_event};
+use gridline_shared::entity::{area, member, outbox, report, report_event};
 use gridline_shared::lifecycle::{
     self, Action, Actor, Assignee, LifecycleError, Refusal, StaffActor,
 };
 use gridline_shared::outbox::Button;
 use gridline_shared::reports::{self, NewReport};
-use gridline_shared::{areas, holidays, import, roster, staff};
+use gridline_shared::{areas, holidays};
+use gridline_tests::panel::{self, category_by_code, events_of, reload};
 use gridline_tests::{TestDb, db_test};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
 
 use ReportState::*;
 
 // ---------------------------------------------------------------------------------------------
 // The little county every test starts from
 // ---------------------------------------------------------------------------------------------
-
-/// Three members in 长乐社区 (the last never binds), one in 另一社区 (same town), one in 安仁镇.
-const ROSTER: &str = "镇街,村社区,网格,微网格,微网格长,手机号,标签\n\
-    晋原街道,长乐社区,第1网格,第1网格-1号微网格,何刚华,19900000563,党员\n\
-    晋原街道,长乐社区,第2网格,第2网格-1号微网格,方秀海,19900000767,\n\
-    晋原街道,长乐社区,第3网格,第3网格-1号微网格,马东,19900001234,\n\
-    晋原街道,另一社区,第1网格,第1网格-1号微网格,孟波玉,19900001562,\n\
-    安仁镇,安仁社区,第1网格,第1网格-1号微网格,万丽,19900002266,\n";
-
-const PASSWORD: &str = "long enough password";
 
 struct World {
     root: area::Model,
@@ -102,23 +93,9 @@ fn monday() -> DateTime<Utc> {
     cst(2026, 3, 2, 10, 0)
 }
 
-async fn member_by_phone(t: &TestDb, phone: &str) -> member::Model {
-    member::Entity::find()
-        .filter(member::Column::Phone.eq(phone))
-        .one(t.db.conn())
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no member with phone {phone}"))
-}
-
 /// Binds a member to Telegram (what `/start <code>` does), with `chat` as user and chat id.
 async fn bind(t: &TestDb, phone: &str, chat: i64) -> member::Model {
-    let m = member_by_phone(t, phone).await;
-    let mut active: member::ActiveModel = m.into();
-    active.telegram_user_id = Set(Some(chat));
-    active.telegram_chat_id = Set(Some(chat));
-    active.bound_at = Set(Some(monday() - Duration::days(7)));
-    active.update(t.db.conn()).await.unwrap()
+    panel::bind_at(&t.db, phone, chat, monday() - Duration::days(7)).await
 }
 
 async fn set_language(t: &TestDb, m: &member::Model, lang: Lang) -> member::Model {
@@ -128,30 +105,19 @@ async fn set_language(t: &TestDb, m: &member::Model, lang: Lang) -> member::Mode
 }
 
 async fn make_staff(t: &TestDb, username: &str, role: StaffRole, area: &area::Model) -> StaffActor {
-    let user = staff::create(t.db.conn(), username, PASSWORD, role, area)
-        .await
-        .unwrap();
-    StaffActor::of(&user)
+    StaffActor::of(&panel::make_staff(&t.db, username, role, area).await)
 }
 
 async fn setup(t: &TestDb) -> World {
     let conn = t.db.conn();
-    let scope = areas::root_scope(conn).await.unwrap();
-    let summary = import::import_roster(
-        &t.db,
-        &scope,
-        roster::parse_roster(ROSTER.as_bytes()).unwrap(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    let summary = panel::import_csv(&t.db, panel::ROSTER).await;
     assert_eq!(summary.members_new, 5, "{summary:?}");
 
     let reporter = bind(t, "19900000563", 5001).await;
     let leader = bind(t, "19900000767", 5002).await;
     let other_leader = bind(t, "19900001562", 5003).await;
     let anren = bind(t, "19900002266", 5004).await;
-    let unbound = member_by_phone(t, "19900001234").await;
+    let unbound = panel::member_by_phone(&t.db, "19900001234").await;
     assert_eq!(unbound.telegram_chat_id, None);
 
     let root = areas::find_root(conn).await.unwrap().unwrap();
@@ -216,23 +182,6 @@ async fn file(t: &TestDb, by: &member::Model, now: DateTime<Utc>) -> report::Mod
     file_with(t, by, Urgency::Normal, None, now).await
 }
 
-async fn category_by_code(t: &TestDb, code: &str) -> category::Model {
-    category::Entity::find()
-        .filter(category::Column::Code.eq(code))
-        .one(t.db.conn())
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no category {code}"))
-}
-
-async fn load(t: &TestDb, id: i64) -> report::Model {
-    report::Entity::find_by_id(id)
-        .one(t.db.conn())
-        .await
-        .unwrap()
-        .unwrap()
-}
-
 async fn all_reports(t: &TestDb) -> Vec<report::Model> {
     report::Entity::find()
         .order_by_asc(report::Column::Id)
@@ -243,15 +192,6 @@ async fn all_reports(t: &TestDb) -> Vec<report::Model> {
 
 async fn all_events(t: &TestDb) -> Vec<report_event::Model> {
     report_event::Entity::find()
-        .order_by_asc(report_event::Column::Id)
-        .all(t.db.conn())
-        .await
-        .unwrap()
-}
-
-async fn events_of(t: &TestDb, id: i64) -> Vec<report_event::Model> {
-    report_event::Entity::find()
-        .filter(report_event::Column::ReportId.eq(id))
         .order_by_asc(report_event::Column::Id)
         .all(t.db.conn())
         .await
@@ -320,7 +260,7 @@ async fn step(t: &TestDb, actor: &Actor, id: i64, action: Action, now: DateTime<
         "{what}: new outbox rows differ from the returned ones"
     );
 
-    let stored = load(t, id).await;
+    let stored = reload(&t.db, id).await;
     assert_eq!(
         stored, tr.report,
         "{what}: stored report differs from the returned one"
@@ -331,6 +271,27 @@ async fn step(t: &TestDb, actor: &Actor, id: i64, action: Action, now: DateTime<
         event,
         queued,
     }
+}
+
+/// Two checked steps: `resolver` resolves (no note) at `resolved_at`, then the secretary closes
+/// at `closed_at`.
+async fn resolve_and_close(
+    t: &TestDb,
+    w: &World,
+    resolver: &Actor,
+    id: i64,
+    resolved_at: DateTime<Utc>,
+    closed_at: DateTime<Utc>,
+) -> Step {
+    step(t, resolver, id, Action::Resolve { note: None }, resolved_at).await;
+    step(
+        t,
+        &w.secretary(),
+        id,
+        Action::Close { note: None },
+        closed_at,
+    )
+    .await
 }
 
 /// The expected actor columns of an event.
@@ -503,7 +464,7 @@ db_test!(
         assert_eq!(r.origin_area_path, w.reporter.area_path);
         assert_eq!(r.due_at, Some(cst(2026, 3, 3, 10, 0)));
         assert_eq!(r.escalation_level, 0);
-        let submit = events_of(&t, id).await;
+        let submit = events_of(&t.db, id).await;
         assert_eq!(submit.len(), 1);
         let e = &submit[0];
         assert_eq!(
@@ -684,7 +645,7 @@ db_test!(
         assert_eq!((s.report.due_at, s.report.warn_at), (None, None));
 
         // The whole timeline, in order; nobody else got anything.
-        let timeline: Vec<String> = events_of(&t, id)
+        let timeline: Vec<String> = events_of(&t.db, id)
             .await
             .into_iter()
             .map(|e| e.action)
@@ -945,10 +906,10 @@ db_test!(mark_duplicate, |t: gridline_tests::TestDb| async move {
     assert_eq!(s.report.duplicate_of, Some(original));
     assert_eq!((s.report.due_at, s.report.warn_at), (None, None));
     // The original is untouched.
-    let o = load(&t, original).await;
+    let o = reload(&t.db, original).await;
     assert_eq!(o.state, Submitted);
     assert_eq!(o.duplicate_of, None);
-    assert_eq!(events_of(&t, original).await.len(), 1);
+    assert_eq!(events_of(&t.db, original).await.len(), 1);
 
     // The county admin sees both towns, so it may merge across them.
     let other = file(&t, &w.reporter, cst(2026, 3, 2, 10, 10)).await.id;
@@ -1048,20 +1009,13 @@ db_test!(
         assert_eq!(s.report.due_at, Some(cst(2026, 3, 5, 10, 0)));
 
         // Resolved and closed again, then reopened by the secretary within the window.
-        step(
+        let closed_at = cst(2026, 3, 3, 16, 0);
+        resolve_and_close(
             &t,
+            &w,
             &as_member(&w.leader),
             id,
-            Action::Resolve { note: None },
             cst(2026, 3, 3, 15, 0),
-        )
-        .await;
-        let closed_at = cst(2026, 3, 3, 16, 0);
-        step(
-            &t,
-            &w.secretary(),
-            id,
-            Action::Close { note: None },
             closed_at,
         )
         .await;
@@ -1119,20 +1073,13 @@ db_test!(
         assert_eq!(s.report.due_at, Some(cst(2026, 3, 12, 9, 30)));
 
         // Past the 30-day window a closed report stays closed.
-        step(
+        let closed_again = cst(2026, 3, 10, 16, 0);
+        resolve_and_close(
             &t,
+            &w,
             &as_member(&w.leader),
             id,
-            Action::Resolve { note: None },
             cst(2026, 3, 10, 15, 0),
-        )
-        .await;
-        let closed_again = cst(2026, 3, 10, 16, 0);
-        step(
-            &t,
-            &w.secretary(),
-            id,
-            Action::Close { note: None },
             closed_again,
         )
         .await;
@@ -1505,15 +1452,7 @@ db_test!(
         assert!(s.queued.is_empty());
 
         // Even after closing, a comment may be added (no state change).
-        step(
-            &t,
-            &as_member(&w.leader),
-            id,
-            Action::Resolve { note: None },
-            t3,
-        )
-        .await;
-        step(&t, &w.secretary(), id, Action::Close { note: None }, t3).await;
+        resolve_and_close(&t, &w, &as_member(&w.leader), id, t3, t3).await;
         let s = step(
             &t,
             &w.county_admin(),
@@ -1533,7 +1472,7 @@ db_test!(
             false,
         );
 
-        let timeline: Vec<(String, bool)> = events_of(&t, id)
+        let timeline: Vec<(String, bool)> = events_of(&t.db, id)
             .await
             .into_iter()
             .map(|e| (e.action, e.public))
@@ -1703,19 +1642,12 @@ async fn reporter_assigned_own_report(t: TestDb) {
             says: &["核查未通过"],
         }],
     );
-    step(
+    resolve_and_close(
         &t,
+        &w,
         &me,
         id,
-        Action::Resolve { note: None },
         cst(2026, 3, 3, 10, 0),
-    )
-    .await;
-    step(
-        &t,
-        &w.secretary(),
-        id,
-        Action::Close { note: None },
         cst(2026, 3, 3, 11, 0),
     )
     .await;
@@ -1939,10 +1871,10 @@ db_test!(
 
         // After all that, both reports are exactly as they were and the timelines hold only what
         // the successful steps wrote.
-        assert_eq!(events_of(&t, submitted).await.len(), 1);
-        assert_eq!(events_of(&t, accepted).await.len(), 2);
+        assert_eq!(events_of(&t.db, submitted).await.len(), 1);
+        assert_eq!(events_of(&t.db, accepted).await.len(), 2);
         assert_eq!(all_outbox(&t).await.len(), 1);
-        assert_eq!(load(&t, submitted).await.state, Submitted);
+        assert_eq!(reload(&t.db, submitted).await.state, Submitted);
         // And a valid step still goes through.
         let s = step(
             &t,
@@ -2202,8 +2134,8 @@ db_test!(
         holidays::set_day(t.db.conn(), day(2026, 10, 10), DayKind::Workday, "国庆调休")
             .await
             .unwrap();
-        let emergency = category_by_code(&t, "emergency").await;
-        let fire = category_by_code(&t, "hazard.fire").await;
+        let emergency = category_by_code(&t.db, "emergency").await;
+        let fire = category_by_code(&t.db, "hazard.fire").await;
 
         // Wednesday 2026-09-30 10:00, the last working day before the holiday.
         let now = cst(2026, 9, 30, 10, 0);
@@ -2279,7 +2211,7 @@ db_test!(
             now,
         )
         .await;
-        let mut stale: report::ActiveModel = load(&t, rejected.id).await.into();
+        let mut stale: report::ActiveModel = reload(&t.db, rejected.id).await.into();
         stale.due_at = Set(Some(now));
         stale.update(t.db.conn()).await.unwrap();
 
@@ -2379,9 +2311,9 @@ db_test!(
             assert!(result.is_ok(), "accepting #{id}: {:?}", result.err());
         }
         for &id in &ids {
-            let r = load(&t, id).await;
+            let r = reload(&t.db, id).await;
             assert_eq!(r.state, Accepted, "#{id}");
-            let actions: Vec<String> = events_of(&t, id)
+            let actions: Vec<String> = events_of(&t.db, id)
                 .await
                 .into_iter()
                 .map(|e| e.action)
@@ -2425,7 +2357,7 @@ async fn same_report_accepted_once(t: TestDb) {
             }
         }
         assert_eq!(ok, 1, "round {round}: exactly one accept may succeed");
-        let accepts = events_of(&t, id)
+        let accepts = events_of(&t.db, id)
             .await
             .into_iter()
             .filter(|e| e.action == "accept")
@@ -2439,7 +2371,7 @@ async fn same_report_accepted_once(t: TestDb) {
             outbox_before + 1,
             "round {round}: the reporter is told once"
         );
-        let r = load(&t, id).await;
+        let r = reload(&t.db, id).await;
         assert_eq!((r.state, r.accepted_at), (Accepted, Some(now)));
     }
 }

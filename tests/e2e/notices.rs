@@ -12,7 +12,8 @@ use gridline_shared::lifecycle::StaffActor;
 use gridline_shared::notices::{
     self, AckOutcome, Attachment, Audience, BatchMode, BatchPlan, NewNotice,
 };
-use gridline_shared::{CoreError, Db, areas, import, roster, staff};
+use gridline_shared::{CoreError, Db, areas};
+use gridline_tests::panel::{import_csv, make_staff};
 use gridline_tests::{TestDb, db_test, fixture};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
@@ -29,15 +30,7 @@ pub async fn seed(db: &Db, n: usize) -> Vec<member::Model> {
         .chain(lines[1..].iter().step_by(step).take(n).copied())
         .map(|l| format!("{l}\n"))
         .collect();
-    let root = areas::root_scope(db.conn()).await.unwrap();
-    import::import_roster(
-        db,
-        &root,
-        roster::parse_roster(csv.as_bytes()).unwrap(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    import_csv(db, &csv).await;
     db.conn()
         .execute_unprepared(&format!(
             "UPDATE members SET telegram_user_id = id + {CHAT_BASE}, telegram_chat_id = id + {CHAT_BASE}"
@@ -54,10 +47,7 @@ pub async fn seed(db: &Db, n: usize) -> Vec<member::Model> {
 /// A staff actor with `role` over `area` (names below the county; "" = the county).
 pub async fn actor(db: &Db, username: &str, role: StaffRole, area: &str) -> StaffActor {
     let area = areas::resolve_names(db.conn(), area).await.unwrap();
-    let user = staff::create(db.conn(), username, "long enough password", role, &area)
-        .await
-        .unwrap();
-    StaffActor::of(&user)
+    StaffActor::of(&make_staff(db, username, role, &area).await)
 }
 
 pub fn simple(title: &str) -> NewNotice {

@@ -3,46 +3,21 @@
 
 use gridline_shared::entity::audit_entry;
 use gridline_shared::notices;
-use gridline_tests::panel::{Client, panel_world, spawn_app};
+use gridline_tests::panel::{Client, FilePart, panel_world, spawn_app};
 use gridline_tests::{TestDb, db_test};
 use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 
-/// Posts a multipart form (text fields only).
+/// Posts a multipart form (text fields and an empty file input).
 async fn multipart(
     c: &Client,
     path: &str,
     fields: &[(&str, &str)],
 ) -> (StatusCode, String, String) {
-    let boundary = "noticeBoundary7303";
-    let mut body = String::new();
-    for (k, v) in fields {
-        body.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
-        ));
-    }
-    body.push_str(&format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\"\r\nContent-Type: application/octet-stream\r\n\r\n\r\n--{boundary}--\r\n"
-    ));
-    let r = c
-        .http
-        .post(format!("{}{path}", c.base))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let location = r
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    (status, location, r.text().await.unwrap_or_default())
+    let p = c
+        .post_multipart(path, fields, Some(FilePart::octets("", b"")))
+        .await;
+    (p.status, p.location().unwrap_or_default(), p.body)
 }
 
 db_test!(compose_send_progress_export, |t: TestDb| async move {

@@ -6,7 +6,8 @@ use chrono::{Duration, Utc};
 use gridline_shared::domain::{ReportKind, ReportState};
 use gridline_shared::entity::{audit_entry, panel_session};
 use gridline_tests::panel::{
-    Client, PASSWORD, cookie_value, file_report, panel_world, reload, spawn_app, spawn_app_with,
+    Client, PASSWORD, Page, cookie_value, file_report, panel_world, reload, spawn_app,
+    spawn_app_with,
 };
 use gridline_tests::{TestDb, db_test};
 use reqwest::StatusCode;
@@ -25,6 +26,20 @@ async fn audit_actions(t: &TestDb) -> Vec<String> {
 
 fn session_of(c: &[String]) -> String {
     cookie_value(c, "gridline_session").expect("a gridline_session cookie")
+}
+
+/// Logs in as `changle` with this CSRF token, asking to be sent to `next`.
+async fn login_next(c: &Client, token: &str, next: &str) -> Page {
+    c.post_raw(
+        "/login",
+        &[
+            ("csrf_token", token),
+            ("username", "changle"),
+            ("password", PASSWORD),
+            ("next", next),
+        ],
+    )
+    .await
 }
 
 db_test!(home_redirects_and_health, |t: TestDb| async move {
@@ -73,33 +88,12 @@ db_test!(home_redirects_and_health, |t: TestDb| async move {
         "{}",
         form.body
     );
-    let token = form.csrf();
-    let done = c
-        .post_raw(
-            "/login",
-            &[
-                ("csrf_token", &token),
-                ("username", "changle"),
-                ("password", PASSWORD),
-                ("next", "/inbox?kind=visit"),
-            ],
-        )
-        .await;
+    let done = login_next(&c, &form.csrf(), "/inbox?kind=visit").await;
     assert_eq!(done.location().as_deref(), Some("/inbox?kind=visit"));
     // Never to another site.
     let c = app.client();
     let token = c.get("/login").await.csrf();
-    let done = c
-        .post_raw(
-            "/login",
-            &[
-                ("csrf_token", &token),
-                ("username", "changle"),
-                ("password", PASSWORD),
-                ("next", "//evil.example/x"),
-            ],
-        )
-        .await;
+    let done = login_next(&c, &token, "//evil.example/x").await;
     assert_eq!(done.location().as_deref(), Some("/inbox"));
 });
 
@@ -369,21 +363,13 @@ db_test!(every_post_needs_the_csrf_token, |t: TestDb| async move {
 
 /// Accepts a report with a multipart/form-data body carrying this token.
 async fn multipart_accept(c: &Client, id: &str, token: &str) -> StatusCode {
-    let boundary = "gridlineBoundary7303";
-    let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n--{boundary}--\r\n"
-    );
-    c.http
-        .post(format!("{}/reports/{id}/accept", c.base))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    c.post_multipart(
+        &format!("/reports/{id}/accept"),
+        &[("csrf_token", token)],
+        None,
+    )
+    .await
+    .status
 }
 
 db_test!(logout_ends_the_session, |t: TestDb| async move {

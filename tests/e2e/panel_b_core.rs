@@ -5,15 +5,32 @@
 use chrono::{Duration, TimeDelta};
 use gridline_shared::api_tokens;
 use gridline_shared::domain::{AreaLevel, ReportKind, ReportState, StaffRole};
+use gridline_shared::entity::staff_user;
 use gridline_shared::export::{self, CsvSink, ExportRequest, Exporter, VecSink, XlsxSink};
 use gridline_shared::inbox::InboxFilter;
 use gridline_shared::lifecycle::{self, Action, Actor, StaffActor};
 use gridline_shared::reports::{self, NewReport};
-use gridline_shared::stats::{self, Period, Rate};
+use gridline_shared::stats::{self, Dashboard, Period, Rate};
 use gridline_shared::{CoreError, Scope, holidays};
+use gridline_tests::panel::member_by_phone;
 use gridline_tests::{TestDb, db_test, run_gridline, stderr};
 
 use crate::panel_b_world::{self as world, now};
+
+/// The dashboard as `user` sees it for `period`, at the world's `now()`.
+async fn figures(t: &TestDb, user: &staff_user::Model, period: Period) -> Dashboard {
+    stats::dashboard(t.db.conn(), &user.scope(), period, now())
+        .await
+        .unwrap()
+}
+
+/// The dashboard's area ranking as (name, on-time rate, closure rate).
+fn ranking(d: &Dashboard) -> Vec<(&str, Rate, Rate)> {
+    d.ranking
+        .iter()
+        .map(|a| (a.name.as_str(), a.on_time, a.closure))
+        .collect()
+}
 
 fn count_of<T: PartialEq + Copy>(v: &[(T, u64)], k: T) -> u64 {
     v.iter().find(|(x, _)| *x == k).map_or(0, |(_, n)| *n)
@@ -21,9 +38,7 @@ fn count_of<T: PartialEq + Copy>(v: &[(T, u64)], k: T) -> u64 {
 
 db_test!(dashboard_figures_county, |t: TestDb| async move {
     let w = world::setup(&t).await;
-    let d = stats::dashboard(t.db.conn(), &w.county_admin.scope(), Period::all(), now())
-        .await
-        .unwrap();
+    let d = figures(&t, &w.county_admin, Period::all()).await;
     assert_eq!(d.total, 10);
     use ReportState::*;
     let expected_states = [
@@ -70,13 +85,8 @@ db_test!(dashboard_figures_county, |t: TestDb| async move {
     assert_eq!(d.bind, Rate::new(3, 4));
     assert_eq!(d.acknowledgement, None, "no notice was sent: n/a");
     assert_eq!(d.ranking_level, Some(AreaLevel::Town));
-    let ranking: Vec<(&str, Rate, Rate)> = d
-        .ranking
-        .iter()
-        .map(|a| (a.name.as_str(), a.on_time, a.closure))
-        .collect();
     assert_eq!(
-        ranking,
+        ranking(&d),
         vec![
             ("晋原街道", Rate::new(3, 6), Rate::new(3, 7)),
             ("安仁镇", Rate::new(1, 1), Rate::new(1, 2)),
@@ -90,28 +100,17 @@ db_test!(dashboard_figures_county, |t: TestDb| async move {
         from: Some(world::march(1, 0)),
         to: None,
     };
-    let d = stats::dashboard(t.db.conn(), &w.county_admin.scope(), march, now())
-        .await
-        .unwrap();
+    let d = figures(&t, &w.county_admin, march).await;
     assert_eq!(d.total, 9);
     assert_eq!(count_of(&d.by_state, Accepted), 0);
-    let d = stats::dashboard(
-        t.db.conn(),
-        &w.county_admin.scope(),
-        Period::last_days(now(), 3),
-        now(),
-    )
-    .await
-    .unwrap();
+    let d = figures(&t, &w.county_admin, Period::last_days(now(), 3)).await;
     assert_eq!(d.total, 2, "#4 and #5 were filed in the last three days");
 });
 
 db_test!(dashboard_figures_are_scoped, |t: TestDb| async move {
     let w = world::setup(&t).await;
     // The town sees its two communities only, ranked lowest first.
-    let d = stats::dashboard(t.db.conn(), &w.town_admin.scope(), Period::all(), now())
-        .await
-        .unwrap();
+    let d = figures(&t, &w.town_admin, Period::all()).await;
     assert_eq!(d.total, 8, "安仁镇's reports are not counted");
     assert_eq!(d.on_time, Rate::new(3, 6));
     assert_eq!(d.closure, Rate::new(3, 7));
@@ -122,13 +121,8 @@ db_test!(dashboard_figures_are_scoped, |t: TestDb| async move {
         "the member who left is not counted"
     );
     assert_eq!(d.ranking_level, Some(AreaLevel::Community));
-    let ranking: Vec<(&str, Rate, Rate)> = d
-        .ranking
-        .iter()
-        .map(|a| (a.name.as_str(), a.on_time, a.closure))
-        .collect();
     assert_eq!(
-        ranking,
+        ranking(&d),
         vec![
             ("长乐社区", Rate::new(2, 4), Rate::new(2, 5)),
             ("另一社区", Rate::new(1, 2), Rate::new(1, 2)),
@@ -137,9 +131,7 @@ db_test!(dashboard_figures_are_scoped, |t: TestDb| async move {
     );
 
     // The secretary of 长乐社区: its grids, one without any figure last.
-    let d = stats::dashboard(t.db.conn(), &w.secretary.scope(), Period::all(), now())
-        .await
-        .unwrap();
+    let d = figures(&t, &w.secretary, Period::all()).await;
     assert_eq!(d.total, 6);
     assert_eq!(d.open_overdue, 1);
     assert_eq!(d.ranking_level, Some(AreaLevel::Grid));
@@ -151,14 +143,7 @@ db_test!(dashboard_figures_are_scoped, |t: TestDb| async move {
     assert_eq!(d.bind, Rate::new(2, 2));
 
     // Another town's secretary sees none of it.
-    let d = stats::dashboard(
-        t.db.conn(),
-        &w.anren_secretary.scope(),
-        Period::all(),
-        now(),
-    )
-    .await
-    .unwrap();
+    let d = figures(&t, &w.anren_secretary, Period::all()).await;
     assert_eq!(d.total, 2);
     assert_eq!(d.closure, Rate::new(1, 2));
 });
@@ -167,7 +152,7 @@ db_test!(
     resolving_records_whether_the_deadline_was_met,
     |t: TestDb| async move {
         let w = world::setup(&t).await;
-        let reporter = world::member_by_phone(&t, "19900000563").await;
+        let reporter = member_by_phone(&t.db, "19900000563").await;
         let cal = holidays::calendar(t.db.conn()).await.unwrap();
         let filed = world::march(2, 2); // Monday 10:00 in the county
         let secretary = Actor::Staff(StaffActor::of(&w.secretary));
@@ -219,9 +204,7 @@ db_test!(
         .await
         .unwrap();
         assert_eq!(late.report.resolved_on_time, Some(false));
-        let d = stats::dashboard(t.db.conn(), &w.secretary.scope(), Period::all(), now())
-            .await
-            .unwrap();
+        let d = figures(&t, &w.secretary, Period::all()).await;
         // The world's 长乐社区 figures (2 of 4) plus one on time and one late.
         assert_eq!(d.on_time, Rate::new(3, 6));
     }

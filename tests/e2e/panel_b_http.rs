@@ -6,7 +6,7 @@ use chrono::Utc;
 use gridline_shared::api_tokens;
 use gridline_shared::domain::MemberStatus;
 use gridline_shared::entity::{api_token, audit_entry, category, holiday, member, staff_user};
-use gridline_tests::panel::{Client, Page, TestApp, spawn_app};
+use gridline_tests::panel::{Client, FilePart, Page, TestApp, member_by_phone, spawn_app};
 use gridline_tests::{TestDb, db_test};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
@@ -338,44 +338,15 @@ db_test!(dashboard_page, |t: TestDb| async move {
     assert!(p.body.contains("On-time rate"));
 });
 
-/// A multipart/form-data body with a CSRF token and one file.
+/// Uploads a roster file (multipart/form-data, with a CSRF token if given).
 async fn upload(c: &Client, csrf: Option<&str>, name: &str, content: &[u8]) -> Page {
-    let boundary = "----gridlinetestboundary7MA4YWxk";
-    let mut body = Vec::new();
-    if let Some(token) = csrf {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(content);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let r = c
-        .http
-        .post(format!("{}/roster/upload", c.base))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    Page {
-        status,
-        headers,
-        body: r.text().await.unwrap_or_default(),
-    }
+    let fields: Vec<(&str, &str)> = csrf.map(|t| ("csrf_token", t)).into_iter().collect();
+    c.post_multipart(
+        "/roster/upload",
+        &fields,
+        Some(FilePart::octets(name, content)),
+    )
+    .await
 }
 
 async fn member_count(t: &TestDb) -> u64 {
@@ -439,7 +410,7 @@ db_test!(roster_pages, |t: TestDb| async move {
     assert!(p.body.contains("19900000563"));
     let p = sec.get("/roster").await;
     assert!(!p.body.contains("万丽"), "安仁镇's member is not listed");
-    let target = world::member_by_phone(&t, "19900000767").await;
+    let target = member_by_phone(&t.db, "19900000767").await;
     let p = sec
         .post_from(
             "/roster",
@@ -456,7 +427,7 @@ db_test!(roster_pages, |t: TestDb| async move {
         .post_raw(&format!("/roster/members/{}/deactivate", target.id), &[])
         .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN, "CSRF");
-    let anren_member = world::member_by_phone(&t, "19900002266").await;
+    let anren_member = member_by_phone(&t.db, "19900002266").await;
     let p = town
         .post_from(
             "/roster",
@@ -473,7 +444,7 @@ db_test!(roster_pages, |t: TestDb| async move {
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
-    let after = world::member_by_phone(&t, "19900000767").await;
+    let after = member_by_phone(&t.db, "19900000767").await;
     assert_eq!(after.status, MemberStatus::Left);
     assert!(audit_has(&t, "member.deactivate").await);
     assert!(audit_has(&t, "roster.import").await);
@@ -481,7 +452,7 @@ db_test!(roster_pages, |t: TestDb| async move {
     // Bind sheet: codes and QR codes of the community; another community is 404.
     let p = sec.get(&format!("/roster/sheet/{}", w.changle.id)).await;
     assert_eq!(p.status, StatusCode::OK);
-    let m = world::member_by_phone(&t, "19900000563").await;
+    let m = member_by_phone(&t.db, "19900000563").await;
     assert!(p.body.contains(&m.bind_code));
     assert!(p.body.contains(&format!("start={}", m.bind_code)));
     assert!(p.body.matches("<svg").count() >= 2, "a QR code per member");

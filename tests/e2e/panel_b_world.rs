@@ -16,20 +16,16 @@
 //! Members: 何刚华, 方秀海, 孟波玉 bound; 马东 left; 万丽 never bound.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use gridline_shared::areas;
 use gridline_shared::domain::{MemberStatus, ReportKind, ReportState, StaffRole, Urgency};
-use gridline_shared::entity::{area, category, member, report, staff_user};
-use gridline_shared::{areas, import, roster, staff};
+use gridline_shared::entity::{area, member, report, staff_user};
 use gridline_tests::TestDb;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use gridline_tests::panel::{
+    ROSTER, bind_at, category_by_code, import_csv, make_staff, member_by_phone,
+};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
-pub const ROSTER: &str = "镇街,村社区,网格,微网格,微网格长,手机号,标签\n\
-    晋原街道,长乐社区,第1网格,第1网格-1号微网格,何刚华,19900000563,党员\n\
-    晋原街道,长乐社区,第2网格,第2网格-1号微网格,方秀海,19900000767,\n\
-    晋原街道,长乐社区,第3网格,第3网格-1号微网格,马东,19900001234,\n\
-    晋原街道,另一社区,第1网格,第1网格-1号微网格,孟波玉,19900001562,\n\
-    安仁镇,安仁社区,第1网格,第1网格-1号微网格,万丽,19900002266,\n";
-
-pub const PASSWORD: &str = "long enough password";
+pub use gridline_tests::panel::PASSWORD;
 
 /// 2026-03-10 12:00 UTC: "now" for every figure.
 pub fn now() -> DateTime<Utc> {
@@ -58,25 +54,6 @@ pub struct World {
     pub ids: Vec<i64>,
 }
 
-pub async fn member_by_phone(t: &TestDb, phone: &str) -> member::Model {
-    member::Entity::find()
-        .filter(member::Column::Phone.eq(phone))
-        .one(t.db.conn())
-        .await
-        .unwrap()
-        .unwrap()
-}
-
-async fn category_id(t: &TestDb, code: &str) -> i64 {
-    category::Entity::find()
-        .filter(category::Column::Code.eq(code))
-        .one(t.db.conn())
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no category {code}"))
-        .id
-}
-
 /// One report, written as it would stand after its lifecycle (all fields set directly).
 pub struct Spec {
     pub by: &'static str,
@@ -91,7 +68,7 @@ pub struct Spec {
 }
 
 pub async fn put(t: &TestDb, s: Spec) -> report::Model {
-    let m = member_by_phone(t, s.by).await;
+    let m = member_by_phone(&t.db, s.by).await;
     let origin = area::Entity::find_by_id(m.area_id)
         .one(t.db.conn())
         .await
@@ -105,7 +82,7 @@ pub async fn put(t: &TestDb, s: Spec) -> report::Model {
         .unwrap()
         .unwrap();
     let category_id = match s.category {
-        Some(code) => Some(category_id(t, code).await),
+        Some(code) => Some(category_by_code(&t.db, code).await.id),
         None => None,
     };
     let closed_at = s.close_after_min.map(|m| s.created + Duration::minutes(m));
@@ -149,28 +126,16 @@ pub async fn put(t: &TestDb, s: Spec) -> report::Model {
 
 pub async fn setup(t: &TestDb) -> World {
     let conn = t.db.conn();
-    let scope = areas::root_scope(conn).await.unwrap();
-    let summary = import::import_roster(
-        &t.db,
-        &scope,
-        roster::parse_roster(ROSTER.as_bytes()).unwrap(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    let summary = import_csv(&t.db, ROSTER).await;
     assert_eq!(summary.members_new, 5);
     for (phone, chat) in [
         ("19900000563", 5001),
         ("19900000767", 5002),
         ("19900001562", 5003),
     ] {
-        let mut a: member::ActiveModel = member_by_phone(t, phone).await.into();
-        a.telegram_user_id = Set(Some(chat));
-        a.telegram_chat_id = Set(Some(chat));
-        a.bound_at = Set(Some(march(1, 8)));
-        a.update(conn).await.unwrap();
+        bind_at(&t.db, phone, chat, march(1, 8)).await;
     }
-    let mut left: member::ActiveModel = member_by_phone(t, "19900001234").await.into();
+    let mut left: member::ActiveModel = member_by_phone(&t.db, "19900001234").await.into();
     left.status = Set(MemberStatus::Left);
     left.update(conn).await.unwrap();
 
@@ -185,16 +150,11 @@ pub async fn setup(t: &TestDb) -> World {
     let anren = areas::resolve_names(conn, "安仁镇").await.unwrap();
     let anren_community = areas::resolve_names(conn, "安仁镇/安仁社区").await.unwrap();
 
-    let mk = |name: &'static str, role: StaffRole, a: area::Model| async move {
-        staff::create(t.db.conn(), name, PASSWORD, role, &a)
-            .await
-            .unwrap()
-    };
-    let county_admin = mk("county", StaffRole::CountyAdmin, root.clone()).await;
-    let town_admin = mk("jinyuan", StaffRole::TownAdmin, jinyuan.clone()).await;
-    let secretary = mk("changle", StaffRole::Secretary, changle.clone()).await;
-    let viewer = mk("viewer", StaffRole::Viewer, root.clone()).await;
-    let anren_secretary = mk("anren", StaffRole::Secretary, anren_community).await;
+    let county_admin = make_staff(&t.db, "county", StaffRole::CountyAdmin, &root).await;
+    let town_admin = make_staff(&t.db, "jinyuan", StaffRole::TownAdmin, &jinyuan).await;
+    let secretary = make_staff(&t.db, "changle", StaffRole::Secretary, &changle).await;
+    let viewer = make_staff(&t.db, "viewer", StaffRole::Viewer, &root).await;
+    let anren_secretary = make_staff(&t.db, "anren", StaffRole::Secretary, &anren_community).await;
 
     use ReportKind::*;
     use ReportState::*;

@@ -129,12 +129,7 @@ pub(crate) async fn click(c: &Client, css: &str) {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let element = c
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+        let element = wait_for(c, css).await;
         match element.click().await {
             Ok(()) => return,
             Err(e) if attempt < 5 && format!("{e:?}").contains("StaleElementReference") => {
@@ -145,7 +140,51 @@ pub(crate) async fn click(c: &Client, css: &str) {
     }
 }
 
-async fn wait_state(c: &Client, state: &str) {
+/// chromedriver, or `None` after a loud SKIPPED line for `test` (under CI a missing
+/// chromedriver fails the test instead).
+pub(crate) fn chromedriver_or_skip(test: &str) -> Option<PathBuf> {
+    let found = find_program(&["chromedriver"]);
+    if found.is_none() {
+        if std::env::var_os("CI").is_some() {
+            panic!("chromedriver is missing but CI is set: install chromium and chromium-driver");
+        }
+        eprintln!(
+            "\n\n    SKIPPED (no chromedriver): {test}\n    \
+             install Debian's chromium and chromium-driver to run it\n\n"
+        );
+    }
+    found
+}
+
+/// Opens `url` (the login form, or a page that shows it) and logs in as `user`.
+pub(crate) async fn log_in(c: &Client, url: &str, user: &str, password: &str) {
+    c.goto(url).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    click(c, "form.login button[type=submit]").await;
+}
+
+/// Waits (up to 20 s) for the element `css`.
+pub(crate) async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+}
+
+pub(crate) async fn wait_state(c: &Client, state: &str) {
     c.wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::Css(&format!(
@@ -157,14 +196,9 @@ async fn wait_state(c: &Client, state: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_takes_a_report_from_submitted_to_closed() {
-    let Some(chromedriver) = find_program(&["chromedriver"]) else {
-        if std::env::var_os("CI").is_some() {
-            panic!("chromedriver is missing but CI is set: install chromium and chromium-driver");
-        }
-        eprintln!(
-            "\n\n    SKIPPED (no chromedriver): browser_takes_a_report_from_submitted_to_closed\n    \
-             install Debian's chromium and chromium-driver to run it\n\n"
-        );
+    let Some(chromedriver) =
+        chromedriver_or_skip("browser_takes_a_report_from_submitted_to_closed")
+    else {
         return;
     };
     install_crypto_provider();
@@ -194,25 +228,8 @@ async fn browser_takes_a_report_from_submitted_to_closed() {
     let c = browser(&driver).await;
 
     // Log in.
-    c.goto(&app.url("/")).await.unwrap();
-    let user = c
-        .wait()
-        .for_element(Locator::Css("input[name=username]"))
-        .await
-        .unwrap();
-    user.send_keys("changle").await.unwrap();
-    c.find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    click(&c, "form.login button[type=submit]").await;
-    c.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("table.inbox"))
-        .await
-        .unwrap();
+    log_in(&c, &app.url("/"), "changle", PASSWORD).await;
+    wait_for(&c, "table.inbox").await;
     assert!(c.current_url().await.unwrap().path().starts_with("/inbox"));
     let source = c.source().await.unwrap();
     assert!(source.contains(&format!("data-id=\"{}\"", other.id)));
@@ -238,11 +255,7 @@ async fn browser_takes_a_report_from_submitted_to_closed() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    c.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("table.inbox"))
-        .await
-        .unwrap();
+    wait_for(&c, "table.inbox").await;
     let source = c.source().await.unwrap();
     assert!(
         c.current_url()

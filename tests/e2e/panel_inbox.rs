@@ -4,12 +4,12 @@
 use chrono::{Duration, Utc};
 use gridline_shared::calendar::Light;
 use gridline_shared::domain::{ReportKind, ReportState, Urgency};
-use gridline_shared::entity::{audit_entry, category, outbox, report};
+use gridline_shared::entity::{audit_entry, outbox, report};
 use gridline_shared::inbox::{self, Cursor, InboxFilter, InboxSort};
 use gridline_shared::lifecycle::StaffActor;
 use gridline_shared::{Db, Scope};
 use gridline_tests::panel::{
-    PanelWorld, file_report, file_report_at, panel_world, reload, spawn_app,
+    PanelWorld, category_by_code, file_report, file_report_at, panel_world, reload, spawn_app,
 };
 use gridline_tests::{TestDb, db_test};
 use reqwest::StatusCode;
@@ -33,21 +33,11 @@ async fn set_deadline(db: &Db, id: i64, warn_in: Duration, due_in: Duration) {
     a.update(db.conn()).await.unwrap();
 }
 
-async fn category_id(db: &Db, code: &str) -> i64 {
-    category::Entity::find()
-        .filter(category::Column::Code.eq(code))
-        .one(db.conn())
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-}
-
 /// Six reports: three in 长乐社区, one in 另一社区, two in 安仁.
 async fn seed(t: &TestDb, w: &PanelWorld) -> Vec<i64> {
     let db = &t.db;
-    let fire = category_id(db, "hazard.fire").await;
-    let hazard = category_id(db, "hazard").await;
+    let fire = category_by_code(db, "hazard.fire").await.id;
+    let hazard = category_by_code(db, "hazard").await.id;
     let a = file_report(
         db,
         &w.reporter,
@@ -198,8 +188,8 @@ db_test!(inbox_filters, |t: TestDb| async move {
     };
     assert_eq!(get("kind=incident".into()).await, vec![a, d]);
     assert_eq!(get("kind=request".into()).await, vec![b]);
-    let hazard = category_id(&t.db, "hazard").await;
-    let fire = category_id(&t.db, "hazard.fire").await;
+    let hazard = category_by_code(&t.db, "hazard").await.id;
+    let fire = category_by_code(&t.db, "hazard.fire").await.id;
     assert_eq!(
         get(format!("category={hazard}")).await,
         vec![a, d],

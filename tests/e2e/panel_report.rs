@@ -4,9 +4,9 @@
 
 use chrono::{Duration, Utc};
 use gridline_shared::domain::{ReportKind, ReportState, ReturnReason};
-use gridline_shared::entity::{attachment, audit_entry, outbox, report, report_event};
+use gridline_shared::entity::{attachment, audit_entry, outbox, report};
 use gridline_shared::lifecycle::{self, Action, Actor, StaffActor};
-use gridline_tests::panel::{Client, file_report, panel_world, reload, spawn_app};
+use gridline_tests::panel::{Client, events_of, file_report, panel_world, reload, spawn_app};
 use gridline_tests::{TestDb, db_test};
 use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -36,15 +36,6 @@ async fn add_photo(t: &TestDb, report_id: i64) -> i64 {
     .await
     .unwrap()
     .id
-}
-
-async fn events(t: &TestDb, id: i64) -> Vec<report_event::Model> {
-    report_event::Entity::find()
-        .filter(report_event::Column::ReportId.eq(id))
-        .order_by_asc(report_event::Column::Id)
-        .all(t.db.conn())
-        .await
-        .unwrap()
 }
 
 async fn outbox_to(t: &TestDb, member: i64) -> Vec<outbox::Model> {
@@ -82,6 +73,16 @@ async fn done(
     let page = c.get(&format!("/reports/{id}?done={action}")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("class=\"alert ok\""), "{action}: flash");
+}
+
+/// One step of [`done_all`]: the action, its form, and the state after it.
+type Step<'a> = (&'a str, &'a [(&'a str, &'a str)], ReportState);
+
+/// [`done`] for each (action, form, state after it) in turn.
+async fn done_all(c: &Client, t: &TestDb, id: i64, steps: &[Step<'_>]) {
+    for (action, form, to) in steps {
+        done(c, t, id, action, form, *to).await;
+    }
 }
 
 db_test!(
@@ -220,7 +221,7 @@ db_test!(
         }
         let after = reload(&t.db, id).await;
         assert_eq!(after.state, ReportState::Submitted);
-        assert_eq!(events(&t, id).await.len(), 1);
+        assert_eq!(events_of(&t.db, id).await.len(), 1);
     }
 );
 
@@ -253,7 +254,7 @@ db_test!(a_viewer_cannot_act, |t: TestDb| async move {
         assert!(body.contains("不能进行这项操作"), "{body}");
     }
     assert_eq!(reload(&t.db, r.id).await.state, ReportState::Submitted);
-    assert_eq!(events(&t, r.id).await.len(), 1);
+    assert_eq!(events_of(&t.db, r.id).await.len(), 1);
 });
 
 db_test!(every_action_through_the_panel, |t: TestDb| async move {
@@ -306,22 +307,22 @@ db_test!(every_action_through_the_panel, |t: TestDb| async move {
         reload(&t.db, a).await.assignee_staff_id,
         Some(w.secretary.id)
     );
-    done(
+    done_all(
         &sec,
         &t,
         a,
-        "comment",
-        &[("note", "内部：先联系物业")],
-        ReportState::Assigned,
-    )
-    .await;
-    done(
-        &sec,
-        &t,
-        a,
-        "reply",
-        &[("note", "已安排人员处理")],
-        ReportState::Assigned,
+        &[
+            (
+                "comment",
+                &[("note", "内部：先联系物业")],
+                ReportState::Assigned,
+            ),
+            (
+                "reply",
+                &[("note", "已安排人员处理")],
+                ReportState::Assigned,
+            ),
+        ],
     )
     .await;
     // A response template as the reply.
@@ -339,42 +340,26 @@ db_test!(every_action_through_the_panel, |t: TestDb| async move {
         ReportState::Assigned,
     )
     .await;
-    done(
+    done_all(
         &sec,
         &t,
         a,
-        "resolve",
-        &[("note", "已修好")],
-        ReportState::Resolved,
-    )
-    .await;
-    done(
-        &sec,
-        &t,
-        a,
-        "verify_fail",
-        &[("note", "还是不亮")],
-        ReportState::InProgress,
-    )
-    .await;
-    done(&sec, &t, a, "resolve", &[], ReportState::Resolved).await;
-    done(&sec, &t, a, "close", &[], ReportState::Closed).await;
-    done(
-        &sec,
-        &t,
-        a,
-        "reopen",
-        &[("note", "又坏了")],
-        ReportState::InProgress,
-    )
-    .await;
-    done(
-        &sec,
-        &t,
-        a,
-        "escalate",
-        &[("note", "需要街道协调")],
-        ReportState::InProgress,
+        &[
+            ("resolve", &[("note", "已修好")], ReportState::Resolved),
+            (
+                "verify_fail",
+                &[("note", "还是不亮")],
+                ReportState::InProgress,
+            ),
+            ("resolve", &[], ReportState::Resolved),
+            ("close", &[], ReportState::Closed),
+            ("reopen", &[("note", "又坏了")], ReportState::InProgress),
+            (
+                "escalate",
+                &[("note", "需要街道协调")],
+                ReportState::InProgress,
+            ),
+        ],
     )
     .await;
     let esc = reload(&t.db, a).await;
@@ -398,7 +383,7 @@ db_test!(every_action_through_the_panel, |t: TestDb| async move {
     done(&town, &t, a, "resolve", &[], ReportState::Resolved).await;
 
     // The timeline: one event per step, internal ones not public; reporter messages queued.
-    let evs = events(&t, a).await;
+    let evs = events_of(&t.db, a).await;
     let codes: Vec<_> = evs.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         codes,

@@ -11,16 +11,18 @@ use gridline_shared::simulator;
 use gridline_tests::TestDb;
 use gridline_tests::db_test;
 use gridline_tests::panel::{
-    Client, Page, PanelWorld, member_by_phone, panel_world, spawn_app_with,
+    Client, Page, PanelWorld, member_by_phone, panel_world, reload, spawn_app_with,
 };
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::bad_input_panel::multipart;
 
 /// 马东, 长乐社区: the member of the test county who never bound.
 const UNBOUND_PHONE: &str = "19900001234";
 
 /// A small valid-looking JPEG (the simulator checks the signature, not the pixels).
-pub fn jpeg(len: usize) -> Vec<u8> {
+fn jpeg(len: usize) -> Vec<u8> {
     let mut b = vec![
         0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
     ];
@@ -28,52 +30,15 @@ pub fn jpeg(len: usize) -> Vec<u8> {
     b
 }
 
-/// Posts a multipart form by hand (file field `file`, text fields as given).
-pub async fn post_multipart(
+/// Posts a multipart form (file field `file`, text fields as given).
+async fn post_multipart(
     c: &Client,
     path: &str,
     fields: &[(&str, &str)],
     file: Option<(&str, &str, &[u8])>,
     fetch: bool,
 ) -> Page {
-    let boundary = "----gridline-sim-test-boundary";
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    if let Some((name, mime, bytes)) = file {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {mime}\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let mut req = c
-        .http
-        .post(format!("{}{path}", c.base))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body);
-    if fetch {
-        req = req.header("x-sim-fetch", "1");
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    Page {
-        status,
-        headers,
-        body: r.text().await.unwrap_or_default(),
-    }
+    multipart(c, path, fields, file, fetch).await.unwrap()
 }
 
 /// Posts a simulator form the way the page's script does (fragment back).
@@ -95,6 +60,27 @@ async fn sim_post(c: &Client, csrf: &str, path: &str, form: &[(&str, &str)]) -> 
         headers,
         body: r.text().await.unwrap_or_default(),
     }
+}
+
+/// Presses the button `data` on the bot message `message_id`, as the page's script does.
+async fn sim_press(c: &Client, csrf: &str, send: &str, message_id: i64, data: &str) -> Page {
+    let mid = message_id.to_string();
+    sim_post(
+        c,
+        csrf,
+        send,
+        &[("action", "press"), ("message_id", &mid), ("data", data)],
+    )
+    .await
+}
+
+/// The report the member filed (the simulator tests file one per member).
+pub(crate) async fn filed_by(t: &TestDb, member_id: i64) -> Option<report::Model> {
+    report::Entity::find()
+        .filter(report::Column::ReporterMemberId.eq(member_id))
+        .one(t.db.conn())
+        .await
+        .unwrap()
 }
 
 /// The newest bot message with a button whose data contains `needle`: (message id, button).
@@ -181,32 +167,11 @@ db_test!(
 
         // 3. It is an incident of the first category.
         let (mid, kc) = find_button(&t, &w, madong.id, ":kc:").await;
-        let mid = mid.to_string();
-        let r = sim_post(
-            &c,
-            &csrf,
-            &send,
-            &[
-                ("action", "press"),
-                ("message_id", &mid),
-                ("data", &kc.data),
-            ],
-        )
-        .await;
+        let r = sim_press(&c, &csrf, &send, mid, &kc.data).await;
         interactions += 1;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         // A button of another message (or made up) is refused, nothing is done.
-        let r = sim_post(
-            &c,
-            &csrf,
-            &send,
-            &[
-                ("action", "press"),
-                ("message_id", "999999"),
-                ("data", &kc.data),
-            ],
-        )
-        .await;
+        let r = sim_press(&c, &csrf, &send, 999_999, &kc.data).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(r.body.contains("按钮已失效"), "{}", r.body);
 
@@ -225,36 +190,16 @@ db_test!(
         interactions += 1;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         for _ in 0..4 {
-            if report::Entity::find()
-                .filter(report::Column::ReporterMemberId.eq(madong.id))
-                .one(t.db.conn())
-                .await
-                .unwrap()
-                .is_some()
-            {
+            if filed_by(&t, madong.id).await.is_some() {
                 break;
             }
             let (mid, submit) = find_button(&t, &w, madong.id, ":submit").await;
-            let mid = mid.to_string();
-            let r = sim_post(
-                &c,
-                &csrf,
-                &send,
-                &[
-                    ("action", "press"),
-                    ("message_id", &mid),
-                    ("data", &submit.data),
-                ],
-            )
-            .await;
+            let r = sim_press(&c, &csrf, &send, mid, &submit.data).await;
             interactions += 1;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         }
-        let filed = report::Entity::find()
-            .filter(report::Column::ReporterMemberId.eq(madong.id))
-            .one(t.db.conn())
+        let filed = filed_by(&t, madong.id)
             .await
-            .unwrap()
             .expect("the incident was filed");
         println!(
             "simulator (HTTP): a new member bound and filed an incident in {interactions} interactions"
@@ -317,11 +262,7 @@ db_test!(
                 r.body
             );
         }
-        let closed = report::Entity::find_by_id(filed.id)
-            .one(t.db.conn())
-            .await
-            .unwrap()
-            .unwrap();
+        let closed = reload(&t.db, filed.id).await;
         assert_eq!(closed.state, ReportState::Closed);
         let events = report_event::Entity::find()
             .filter(report_event::Column::ReportId.eq(filed.id))

@@ -11,16 +11,20 @@ use std::time::Duration;
 
 use fantoccini::{Client, Locator};
 use gridline_shared::domain::ReportState;
-use gridline_shared::entity::{outbox, report};
+use gridline_shared::entity::outbox;
 use gridline_shared::outbox::{MessageKind, OutgoingMessage, enqueue_to_member};
 use gridline_shared::simulator;
 use gridline_tests::TestDb;
 use gridline_tests::panel::{
-    PASSWORD, install_crypto_provider, member_by_phone, panel_world, spawn_app,
+    PASSWORD, install_crypto_provider, member_by_phone, panel_world, reload, spawn_app,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::panel_browser::{artifacts, browser, click, find_program, screenshot, start_driver};
+use crate::panel_browser::{
+    artifacts, browser, chromedriver_or_skip, click, log_in, screenshot, start_driver, wait_for,
+    wait_state,
+};
+use crate::simulator::filed_by;
 
 /// 马东, 长乐社区: never bound.
 const UNBOUND_PHONE: &str = "19900001234";
@@ -152,26 +156,11 @@ async fn wait_text(c: &Client, text: &str) {
     panic!("{text:?} never appeared: {}", c.source().await.unwrap());
 }
 
-async fn wait_state(c: &Client, state: &str) {
-    c.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(&format!(
-            "#report-state[data-state=\"{state}\"]"
-        )))
-        .await
-        .unwrap_or_else(|e| panic!("the report did not reach {state}: {e}"));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_simulator_binds_files_and_follows_an_incident() {
-    let Some(chromedriver) = find_program(&["chromedriver"]) else {
-        if std::env::var_os("CI").is_some() {
-            panic!("chromedriver is missing but CI is set: install chromium and chromium-driver");
-        }
-        eprintln!(
-            "\n\n    SKIPPED (no chromedriver): browser_simulator_binds_files_and_follows_an_incident\n    \
-             install Debian's chromium and chromium-driver to run it\n\n"
-        );
+    let Some(chromedriver) =
+        chromedriver_or_skip("browser_simulator_binds_files_and_follows_an_incident")
+    else {
         return;
     };
     install_crypto_provider();
@@ -187,28 +176,10 @@ async fn browser_simulator_binds_files_and_follows_an_incident() {
     std::fs::write(&photo_path, lamp_png(320, 240)).unwrap();
 
     // Log in, open the simulator from the navigation, take a new unbound member.
-    c.goto(&app.url("/login")).await.unwrap();
-    c.wait()
-        .for_element(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .send_keys("changle")
-        .await
-        .unwrap();
-    c.find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    click(&c, "form.login button[type=submit]").await;
+    log_in(&c, &app.url("/login"), "changle", PASSWORD).await;
     click(&c, "nav.main-nav a[href=\"/simulator\"]").await;
     click(&c, "#sim-new").await;
-    c.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#sim-text"))
-        .await
-        .unwrap();
+    wait_for(&c, "#sim-text").await;
     assert_eq!(
         c.current_url().await.unwrap().path(),
         format!("/simulator/{}", madong.id)
@@ -251,11 +222,8 @@ async fn browser_simulator_binds_files_and_follows_an_incident() {
     interact(&c, ".sim-kb-location", &mut count).await;
     interact(&c, ".sim-inline button[value$=\":submit\"]", &mut count).await;
     wait_text(&c, "已提交").await;
-    let filed = report::Entity::find()
-        .filter(report::Column::ReporterMemberId.eq(madong.id))
-        .one(t.db.conn())
+    let filed = filed_by(&t, madong.id)
         .await
-        .unwrap()
         .expect("the incident was filed");
     println!(
         "simulator (browser): a new member bound and filed a first incident in {count} interactions"
@@ -282,12 +250,7 @@ async fn browser_simulator_binds_files_and_follows_an_incident() {
 
     // The inbox shows it with the badge; staff take it to closed through the panel.
     c.goto(&app.url("/inbox")).await.unwrap();
-    let row = c
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(&format!("tr[data-id=\"{}\"]", filed.id)))
-        .await
-        .unwrap();
+    let row = wait_for(&c, &format!("tr[data-id=\"{}\"]", filed.id)).await;
     assert!(row.find(Locator::Css(".tag.sim")).await.is_ok(), "badge");
     click(&c, &format!("a[href=\"/reports/{}\"].num", filed.id)).await;
     wait_state(&c, "submitted").await;
@@ -306,11 +269,7 @@ async fn browser_simulator_binds_files_and_follows_an_incident() {
     wait_state(&c, "resolved").await;
     click(&c, "#do-close").await;
     wait_state(&c, "closed").await;
-    let closed = report::Entity::find_by_id(filed.id)
-        .one(t.db.conn())
-        .await
-        .unwrap()
-        .unwrap();
+    let closed = reload(&t.db, filed.id).await;
     assert_eq!(closed.state, ReportState::Closed);
 
     // Back in the simulator, the member has the updates.

@@ -59,6 +59,19 @@ pub async fn bind_all(db: &Db) {
     );
 }
 
+/// The private chat of every member (`id + CHAT_BASE`), all [`MEMBERS`] of them.
+pub async fn member_chats(db: &Db) -> Vec<i64> {
+    let chats: Vec<i64> = member::Entity::find()
+        .all(db.conn())
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id + CHAT_BASE)
+        .collect();
+    assert_eq!(chats.len(), MEMBERS);
+    chats
+}
+
 /// A county admin ([`ADMIN`] / [`ADMIN_PASSWORD`]) for notices and the panel.
 pub async fn county_admin(db: &Db) -> StaffActor {
     let root = areas::find_root(db.conn()).await.unwrap().unwrap();

@@ -7,11 +7,12 @@ use chrono::{DateTime, Utc};
 use gridline_admin::app::Application;
 use gridline_admin::config::Settings;
 use gridline_shared::domain::{ReportKind, StaffRole, Urgency};
-use gridline_shared::entity::{area, member, report, staff_user};
+use gridline_shared::entity::{area, category, member, report, report_event, staff_user};
+use gridline_shared::import::ImportSummary;
 use gridline_shared::reports::{self, NewReport};
 use gridline_shared::{Db, areas, holidays, import, roster, staff};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::TestDb;
 
@@ -135,14 +136,7 @@ impl TestApp {
 
     /// A fresh client (not logged in).
     pub fn client(&self) -> Client {
-        Client {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: self.base.clone(),
-        }
+        Client::new(&self.base)
     }
 
     /// A client logged in as `username` (panics if the login fails).
@@ -160,6 +154,18 @@ impl TestApp {
 }
 
 impl Client {
+    /// A fresh client of the panel at `base` (`http://host:port`), not logged in.
+    pub fn new(base: &str) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Page {
         let r = self
             .http
@@ -195,6 +201,28 @@ impl Client {
         self.post_from("/inbox", path, form).await
     }
 
+    /// Posts a multipart/form-data body: the text fields as given (no CSRF token added), then
+    /// the file part if any.
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<FilePart<'_>>,
+    ) -> Page {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={MULTIPART_BOUNDARY}"),
+            )
+            .body(multipart_body(fields, file))
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
     /// GET /login, then POST the form. Returns the POST's answer.
     pub async fn login(&self, username: &str, password: &str) -> Page {
         let form = self.get("/login").await;
@@ -209,6 +237,57 @@ impl Client {
         )
         .await
     }
+}
+
+/// The boundary of the bodies [`multipart_body`] writes.
+pub const MULTIPART_BOUNDARY: &str = "----gridlinetestboundary7MA4YWxk";
+
+/// One file in a multipart form.
+pub struct FilePart<'a> {
+    /// The form field (`file` in every panel form).
+    pub field: &'a str,
+    /// The file name sent (`""` for an empty file input).
+    pub name: &'a str,
+    pub mime: &'a str,
+    pub content: &'a [u8],
+}
+
+impl<'a> FilePart<'a> {
+    /// `content` as field `file`, named `name`, of type application/octet-stream.
+    pub fn octets(name: &'a str, content: &'a [u8]) -> Self {
+        FilePart {
+            field: "file",
+            name,
+            mime: "application/octet-stream",
+            content,
+        }
+    }
+}
+
+/// A multipart/form-data body (boundary [`MULTIPART_BOUNDARY`]): the text fields in order,
+/// then the file part if any.
+pub fn multipart_body(fields: &[(&str, &str)], file: Option<FilePart<'_>>) -> Vec<u8> {
+    let boundary = MULTIPART_BOUNDARY;
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some(f) = file {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
+                f.field, f.name, f.mime
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(f.content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    body
 }
 
 async fn read(r: reqwest::Response) -> Page {
@@ -275,12 +354,31 @@ pub async fn member_by_phone(db: &Db, phone: &str) -> member::Model {
 }
 
 async fn bind(db: &Db, phone: &str, chat: i64) -> member::Model {
+    bind_at(db, phone, chat, Utc::now()).await
+}
+
+/// Binds the member with this phone to Telegram (what `/start <code>` does), with `chat` as
+/// user and chat id, at `at`.
+pub async fn bind_at(db: &Db, phone: &str, chat: i64, at: DateTime<Utc>) -> member::Model {
     let m = member_by_phone(db, phone).await;
     let mut a: member::ActiveModel = m.into();
     a.telegram_user_id = Set(Some(chat));
     a.telegram_chat_id = Set(Some(chat));
-    a.bound_at = Set(Some(Utc::now()));
+    a.bound_at = Set(Some(at));
     a.update(db.conn()).await.unwrap()
+}
+
+/// Imports a roster CSV over the whole county (what `gridline import roster` does).
+pub async fn import_csv(db: &Db, csv: &str) -> ImportSummary {
+    let scope = areas::root_scope(db.conn()).await.unwrap();
+    import::import_roster(
+        db,
+        &scope,
+        roster::parse_roster(csv.as_bytes()).unwrap(),
+        |_, _| {},
+    )
+    .await
+    .unwrap()
 }
 
 async fn area_named(db: &Db, names: &str) -> area::Model {
@@ -300,15 +398,7 @@ pub async fn make_staff(
 
 pub async fn panel_world(t: &TestDb) -> PanelWorld {
     let db = &t.db;
-    let scope = areas::root_scope(db.conn()).await.unwrap();
-    import::import_roster(
-        db,
-        &scope,
-        roster::parse_roster(ROSTER.as_bytes()).unwrap(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    import_csv(db, ROSTER).await;
     let root = areas::find_root(db.conn()).await.unwrap().unwrap();
     let town = area_named(db, "晋原街道").await;
     let changle = area_named(db, "晋原街道/长乐社区").await;
@@ -379,4 +469,24 @@ pub async fn reload(db: &Db, id: i64) -> report::Model {
         .await
         .unwrap()
         .unwrap()
+}
+
+/// The report's timeline, oldest first.
+pub async fn events_of(db: &Db, id: i64) -> Vec<report_event::Model> {
+    report_event::Entity::find()
+        .filter(report_event::Column::ReportId.eq(id))
+        .order_by_asc(report_event::Column::Id)
+        .all(db.conn())
+        .await
+        .unwrap()
+}
+
+/// The category with this code (`hazard.fire`).
+pub async fn category_by_code(db: &Db, code: &str) -> category::Model {
+    category::Entity::find()
+        .filter(category::Column::Code.eq(code))
+        .one(db.conn())
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no category {code}"))
 }

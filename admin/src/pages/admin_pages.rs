@@ -5,12 +5,11 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use gridline_shared::calendar::DayKind;
 use gridline_shared::domain::{AreaLevel, StaffRole};
-use gridline_shared::{CoreError, audit, categories, holidays, manage};
+use gridline_shared::{CoreError, categories, holidays, manage};
 use rust_i18n::t;
 
 use super::{Opt, opt};
@@ -28,12 +27,13 @@ fn require_county(user: &CurrentUser) -> Result<(), PanelError> {
     }
 }
 
-/// A core refusal in the user's words, for re-rendering a form with a message.
-fn message(e: &CoreError, locale: &str) -> Option<String> {
+/// A core refusal in the user's words, for re-rendering a form with a message; any other
+/// error as it is.
+fn refusal(e: CoreError, locale: &str) -> Result<String, PanelError> {
     match e {
-        CoreError::Invalid(m) => Some(format!("{}{m}", t!("b.admin.invalid", locale = locale))),
-        CoreError::Conflict(_) => Some(t!("b.admin.conflict", locale = locale).into_owned()),
-        _ => None,
+        CoreError::Invalid(m) => Ok(format!("{}{m}", t!("b.admin.invalid", locale = locale))),
+        CoreError::Conflict(_) => Ok(t!("b.admin.conflict", locale = locale).into_owned()),
+        e => Err(e.into()),
     }
 }
 
@@ -74,11 +74,7 @@ async fn render_areas(
             name: a.name,
         })
         .collect();
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = super::form_status(&error);
     let page = AreasPage {
         page: user.page(state, "admin", "b.areas.title").await,
         rows,
@@ -110,13 +106,11 @@ pub async fn add_area(
     let txn = state.db.write().await?;
     match manage::add_area(&*txn, &user.scope(), parent, name).await {
         Ok(a) => {
-            audit::record(
+            user.audit_in(
                 &*txn,
-                Some(user.user.id),
                 "area.add",
                 Some(&format!("area:{}", a.id)),
                 Some(&a.name),
-                user.ip.as_deref(),
             )
             .await?;
             txn.commit().await?;
@@ -124,10 +118,8 @@ pub async fn add_area(
         }
         Err(e) => {
             drop(txn);
-            match message(&e, user.locale) {
-                Some(m) => render_areas(&state, &user, Some(m)).await,
-                None => Err(e.into()),
-            }
+            let m = refusal(e, user.locale)?;
+            render_areas(&state, &user, Some(m)).await
         }
     }
 }
@@ -144,13 +136,11 @@ pub async fn rename_area(
     let txn = state.db.write().await?;
     match manage::rename_area(&*txn, &user.scope(), id, name).await {
         Ok(a) => {
-            audit::record(
+            user.audit_in(
                 &*txn,
-                Some(user.user.id),
                 "area.rename",
                 Some(&format!("area:{}", a.id)),
                 Some(&a.name),
-                user.ip.as_deref(),
             )
             .await?;
             txn.commit().await?;
@@ -158,10 +148,8 @@ pub async fn rename_area(
         }
         Err(e) => {
             drop(txn);
-            match message(&e, user.locale) {
-                Some(m) => render_areas(&state, &user, Some(m)).await,
-                None => Err(e.into()),
-            }
+            let m = refusal(e, user.locale)?;
+            render_areas(&state, &user, Some(m)).await
         }
     }
 }
@@ -224,11 +212,7 @@ async fn render_categories(
             });
         }
     }
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = super::form_status(&error);
     let page = CategoriesPage {
         page: user.page(state, "admin", "b.categories.title").await,
         rows,
@@ -275,13 +259,11 @@ pub async fn save_category(
                 c.handle_urgent,
                 c.handle_critical
             );
-            audit::record(
+            user.audit_in(
                 &*txn,
-                Some(user.user.id),
                 "category.limits",
                 Some(&format!("category:{}", c.code)),
                 Some(&detail),
-                user.ip.as_deref(),
             )
             .await?;
             txn.commit().await?;
@@ -289,10 +271,8 @@ pub async fn save_category(
         }
         Err(e) => {
             drop(txn);
-            match message(&e, user.locale) {
-                Some(m) => render_categories(&state, &user, Some(m)).await,
-                None => Err(e.into()),
-            }
+            let m = refusal(e, user.locale)?;
+            render_categories(&state, &user, Some(m)).await
         }
     }
 }
@@ -379,13 +359,11 @@ pub async fn add_holiday(
     }
     let txn = state.db.write().await?;
     holidays::set_day(&*txn, day, kind, &name).await?;
-    audit::record(
+    user.audit_in(
         &*txn,
-        Some(user.user.id),
         "holiday.set",
         Some(&format!("day:{day}")),
         Some(kind.as_str()),
-        user.ip.as_deref(),
     )
     .await?;
     txn.commit().await?;
@@ -402,15 +380,8 @@ pub async fn remove_holiday(
     let day = form_day(&form, user.locale)?;
     let txn = state.db.write().await?;
     holidays::remove_day(&*txn, day).await?;
-    audit::record(
-        &*txn,
-        Some(user.user.id),
-        "holiday.remove",
-        Some(&format!("day:{day}")),
-        None,
-        user.ip.as_deref(),
-    )
-    .await?;
+    user.audit_in(&*txn, "holiday.remove", Some(&format!("day:{day}")), None)
+        .await?;
     txn.commit().await?;
     Ok(Redirect::to("/admin/holidays").into_response())
 }
@@ -488,11 +459,7 @@ async fn render_users(
             )
         })
         .collect();
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = super::form_status(&error);
     let page = UsersPage {
         page: user.page(state, "admin", "b.users.title").await,
         rows,
@@ -532,13 +499,11 @@ pub async fn create_user(
     let txn = state.db.write().await?;
     match manage::create_user(&*txn, &user.user, username, password, role, area).await {
         Ok(u) => {
-            audit::record(
+            user.audit_in(
                 &*txn,
-                Some(user.user.id),
                 "user.create",
                 Some(&format!("user:{}", u.username)),
                 Some(role.code()),
-                user.ip.as_deref(),
             )
             .await?;
             txn.commit().await?;
@@ -546,10 +511,8 @@ pub async fn create_user(
         }
         Err(e) => {
             drop(txn);
-            match message(&e, locale) {
-                Some(m) => render_users(&state, &user, Some(m), None).await,
-                None => Err(e.into()),
-            }
+            let m = refusal(e, locale)?;
+            render_users(&state, &user, Some(m), None).await
         }
     }
 }
@@ -565,9 +528,8 @@ pub async fn set_user_active(
     let active = form.get("active") == Some("1");
     let txn = state.db.write().await?;
     let u = manage::set_user_active(&*txn, &user.user, id, active).await?;
-    audit::record(
+    user.audit_in(
         &*txn,
-        Some(user.user.id),
         if active {
             "user.activate"
         } else {
@@ -575,7 +537,6 @@ pub async fn set_user_active(
         },
         Some(&format!("user:{}", u.username)),
         None,
-        user.ip.as_deref(),
     )
     .await?;
     txn.commit().await?;
@@ -591,13 +552,11 @@ pub async fn reset_password(
     user.require_admin()?;
     let txn = state.db.write().await?;
     let (u, password) = manage::reset_password(&*txn, &user.user, id).await?;
-    audit::record(
+    user.audit_in(
         &*txn,
-        Some(user.user.id),
         "user.reset_password",
         Some(&format!("user:{}", u.username)),
         None,
-        user.ip.as_deref(),
     )
     .await?;
     txn.commit().await?;

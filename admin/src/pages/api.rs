@@ -52,7 +52,7 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::NotFound => ApiError(StatusCode::NOT_FOUND, "not_found"),
             CoreError::Forbidden(_) => ApiError(StatusCode::FORBIDDEN, "forbidden"),
-            CoreError::Invalid(_) => ApiError(StatusCode::BAD_REQUEST, "bad_request"),
+            CoreError::Invalid(_) => bad_request(),
             other => {
                 tracing::error!(error = %other, "api request failed");
                 ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -89,6 +89,38 @@ impl FromRequestParts<AppState> for ApiUser {
 
 pub async fn not_found(_user: ApiUser) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "not_found")
+}
+
+fn bad_request() -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, "bad_request")
+}
+
+/// `limit`: `default` when absent, else clamped to `1..=max`.
+fn limit_param(form: &FormData, default: u64, max: u64) -> Result<u64, ApiError> {
+    match form.get("limit") {
+        Some(l) => Ok(l.parse::<u64>().map_err(|_| bad_request())?.clamp(1, max)),
+        None => Ok(default),
+    }
+}
+
+/// `after`: the `next_cursor` of the previous page (an id).
+fn cursor_param(form: &FormData) -> Result<Option<i64>, ApiError> {
+    form.get("after")
+        .map(|a| a.parse::<i64>().map_err(|_| bad_request()))
+        .transpose()
+}
+
+/// A page out of the `limit + 1` rows fetched: the first `limit`, and the next page's cursor
+/// (the last id kept) when there was one more.
+fn page_of<T>(mut rows: Vec<T>, limit: u64, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|r| id(r).to_string())
+    } else {
+        None
+    };
+    (rows, next)
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -136,16 +168,9 @@ pub async fn reports(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
-    let bad = || ApiError(StatusCode::BAD_REQUEST, "bad_request");
-    let filter = super::parse_filter(&form, "en").map_err(|_| bad())?;
-    let limit = match form.get("limit") {
-        Some(l) => l.parse::<u64>().map_err(|_| bad())?.clamp(1, MAX_LIMIT),
-        None => DEFAULT_LIMIT,
-    };
-    let after = form
-        .get("after")
-        .map(|a| a.parse::<i64>().map_err(|_| bad()))
-        .transpose()?;
+    let filter = super::parse_filter(&form, "en").map_err(|_| bad_request())?;
+    let limit = limit_param(&form, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after = cursor_param(&form)?;
     let now = Utc::now();
     let scope = user.scope();
     let cond = filter_condition(state.db.conn(), &scope, &filter, now).await?;
@@ -153,24 +178,18 @@ pub async fn reports(
     if let Some(after) = after {
         q = q.filter(report::Column::Id.lt(after));
     }
-    let mut rows = q
+    let rows = q
         .order_by_desc(report::Column::Id)
         .limit(limit + 1)
         .all(state.db.conn())
         .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, next) = page_of(rows, limit, |r| r.id);
     let names = inbox::area_names(
         state.db.conn(),
         rows.iter().map(|r| r.origin_area_path.as_str()),
     )
     .await?;
     let items: Vec<Value> = rows.iter().map(|r| report_json(r, &names, now)).collect();
-    let next = if more {
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
@@ -213,7 +232,6 @@ pub async fn areas(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
-    let bad = || ApiError(StatusCode::BAD_REQUEST, "bad_request");
     let mut q = area::Entity::find().filter(user.scope().condition(area::Column::Path));
     if let Some(level) = form.get("level") {
         let level = AreaLevel::ALL
@@ -226,23 +244,19 @@ pub async fn areas(
                     .and_then(Value::as_str)
                     == Some(level)
             })
-            .ok_or_else(bad)?;
+            .ok_or_else(bad_request)?;
         q = q.filter(area::Column::Level.eq(level));
     }
-    if let Some(after) = form.get("after") {
-        q = q.filter(area::Column::Id.gt(after.parse::<i64>().map_err(|_| bad())?));
+    if let Some(after) = cursor_param(&form)? {
+        q = q.filter(area::Column::Id.gt(after));
     }
-    let limit = match form.get("limit") {
-        Some(l) => l.parse::<u64>().map_err(|_| bad())?.clamp(1, MAX_LIMIT),
-        None => MAX_LIMIT,
-    };
-    let mut rows = q
+    let limit = limit_param(&form, MAX_LIMIT, MAX_LIMIT)?;
+    let rows = q
         .order_by_asc(area::Column::Id)
         .limit(limit + 1)
         .all(state.db.conn())
         .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, next) = page_of(rows, limit, |a| a.id);
     let items: Vec<Value> = rows
         .iter()
         .map(|a| {
@@ -255,11 +269,6 @@ pub async fn areas(
             })
         })
         .collect();
-    let next = if more {
-        rows.last().map(|a| a.id.to_string())
-    } else {
-        None
-    };
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
@@ -271,19 +280,11 @@ pub async fn notices(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
-    let bad = || ApiError(StatusCode::BAD_REQUEST, "bad_request");
-    let before = form
-        .get("after")
-        .map(|a| a.parse::<i64>().map_err(|_| bad()))
-        .transpose()?;
-    let limit = match form.get("limit") {
-        Some(l) => l.parse::<u64>().map_err(|_| bad())?.clamp(1, 100),
-        None => 50,
-    };
+    let before = cursor_param(&form)?;
+    let limit = limit_param(&form, 50, 100)?;
     let scope = user.scope();
-    let mut list = notices::list(state.db.conn(), &scope, before, limit + 1).await?;
-    let more = list.len() as u64 > limit;
-    list.truncate(limit as usize);
+    let list = notices::list(state.db.conn(), &scope, before, limit + 1).await?;
+    let (list, next) = page_of(list, limit, |n| n.id);
     let ids: Vec<i64> = list.iter().map(|n| n.id).collect();
     let counts = notices::delivery_counts(state.db.conn(), &scope, &ids).await?;
     let items: Vec<Value> = list
@@ -301,11 +302,6 @@ pub async fn notices(
             })
         })
         .collect();
-    let next = if more {
-        list.last().map(|n| n.id.to_string())
-    } else {
-        None
-    };
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
@@ -349,11 +345,7 @@ async fn render_tokens(
             revoked: t.revoked_at.is_some(),
         })
         .collect();
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = super::form_status(&error);
     let page = TokensPage {
         page: user.page(state, "api", "b.api.title").await,
         tokens,
@@ -388,13 +380,11 @@ pub async fn create_token(
         }
         Err(e) => return Err(e.into()),
     };
-    gridline_shared::audit::record(
+    user.audit_in(
         &*txn,
-        Some(user.user.id),
         "api_token.create",
         Some(&format!("api_token:{}", created.token.id)),
         Some(&created.token.name),
-        user.ip.as_deref(),
     )
     .await?;
     txn.commit().await?;
@@ -409,13 +399,11 @@ pub async fn revoke_token(
 ) -> Result<Response, PanelError> {
     let txn = state.db.write().await?;
     let t = api_tokens::revoke(&*txn, user.user.id, id, Utc::now()).await?;
-    gridline_shared::audit::record(
+    user.audit_in(
         &*txn,
-        Some(user.user.id),
         "api_token.revoke",
         Some(&format!("api_token:{}", t.id)),
         None,
-        user.ip.as_deref(),
     )
     .await?;
     txn.commit().await?;

@@ -3,21 +3,7 @@
 
 use std::fmt::Write;
 
-/// Escapes text for SVG/XML.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::app::escape_html as esc;
 
 /// One bar.
 pub struct Bar {
@@ -26,6 +12,18 @@ pub struct Bar {
     /// Text shown at the end of the bar (e.g. `12` or `57.1%`).
     pub text: String,
     pub color: &'static str,
+}
+
+impl Bar {
+    /// A bar of a count, the count written at its end.
+    pub fn count(label: impl Into<String>, n: u64, color: &'static str) -> Bar {
+        Bar {
+            label: label.into(),
+            value: n as f64,
+            text: n.to_string(),
+            color,
+        }
+    }
 }
 
 /// A horizontal bar chart; `max` = the value of a full bar (the largest value when `None`).

@@ -99,8 +99,7 @@ pub async fn page(
             )
         })
         .collect();
-    let na = t!("b.dash.na", locale = locale).into_owned();
-    let mut figures = vec![
+    let figures = vec![
         Figure {
             label: t!("b.dash.total", locale = locale).into_owned(),
             value: d.total.to_string(),
@@ -134,19 +133,19 @@ pub async fn page(
             value: d.bind.percent(),
             detail: rate_detail(&d.bind),
         },
+        Figure {
+            label: t!("b.dash.ack", locale = locale).into_owned(),
+            value: d.acknowledgement.as_ref().map_or_else(
+                || t!("b.dash.na", locale = locale).into_owned(),
+                |r| r.percent(),
+            ),
+            detail: d
+                .acknowledgement
+                .as_ref()
+                .map(rate_detail)
+                .unwrap_or_default(),
+        },
     ];
-    figures.push(match &d.acknowledgement {
-        Some(r) => Figure {
-            label: t!("b.dash.ack", locale = locale).into_owned(),
-            value: r.percent(),
-            detail: rate_detail(r),
-        },
-        None => Figure {
-            label: t!("b.dash.ack", locale = locale).into_owned(),
-            value: na.clone(),
-            detail: String::new(),
-        },
-    });
 
     let state_color = |s: ReportState| match s {
         ReportState::Closed => "#2e9d48",
@@ -158,50 +157,35 @@ pub async fn page(
     let by_state: Vec<Bar> = d
         .by_state
         .iter()
-        .map(|(s, n)| Bar {
-            label: t!(s.i18n_key(), locale = locale).into_owned(),
-            value: *n as f64,
-            text: n.to_string(),
-            color: state_color(*s),
-        })
+        .map(|(s, n)| Bar::count(t!(s.i18n_key(), locale = locale), *n, state_color(*s)))
         .collect();
     let by_kind: Vec<Bar> = d
         .by_kind
         .iter()
-        .map(|(k, n)| Bar {
-            label: t!(format!("report.kind.{}", k.code()), locale = locale).into_owned(),
-            value: *n as f64,
-            text: n.to_string(),
-            color: "#0b57a4",
+        .map(|(k, n)| {
+            let label = t!(format!("report.kind.{}", k.code()), locale = locale);
+            Bar::count(label, *n, "#0b57a4")
         })
         .collect();
     let by_category: Vec<Bar> = d
         .by_category
         .iter()
-        .map(|c| Bar {
-            label: c.label(locale).to_owned(),
-            value: c.count as f64,
-            text: c.count.to_string(),
-            color: "#b3261e",
-        })
+        .map(|c| Bar::count(c.label(locale), c.count, "#b3261e"))
         .collect();
     let histogram: Vec<Bar> = d
         .close_time_histogram
         .iter()
-        .map(|b| Bar {
-            label: match b.upper_hours {
+        .map(|b| {
+            let label = match b.upper_hours {
                 Some(u) => t!(
                     "b.dash.hours_range",
                     locale = locale,
                     from = b.lower_hours,
                     to = u
-                )
-                .into_owned(),
-                None => t!("b.dash.hours_more", locale = locale, from = b.lower_hours).into_owned(),
-            },
-            value: b.count as f64,
-            text: b.count.to_string(),
-            color: "#2e9d48",
+                ),
+                None => t!("b.dash.hours_more", locale = locale, from = b.lower_hours),
+            };
+            Bar::count(label, b.count, "#2e9d48")
         })
         .collect();
     let ranking_bars: Vec<Bar> = d

@@ -11,6 +11,7 @@ pub mod exports;
 pub mod roster;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::NaiveDate;
 use gridline_shared::calendar::Light;
@@ -119,6 +120,15 @@ pub fn parse_date(
     form.get(name)
         .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| bad_filter(locale, name)))
         .transpose()
+}
+
+/// The status of a form page: 422 when it is shown again with a refusal, else 200.
+fn form_status(error: &Option<String>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
 }
 
 /// A `<select>` option.

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use gridline_shared::domain::MemberStatus;
-use gridline_shared::{audit, import, inbox, manage, roster};
+use gridline_shared::{import, inbox, manage, roster};
 use rust_i18n::t;
 
 use crate::app::AppState;
@@ -228,13 +228,11 @@ pub async fn deactivate(
     user.require_admin()?;
     let txn = state.db.write().await?;
     let m = manage::deactivate_member(&*txn, &user.scope(), id, Utc::now()).await?;
-    audit::record(
+    user.audit_in(
         &*txn,
-        Some(user.user.id),
         "member.deactivate",
         Some(&format!("member:{}", m.id)),
         None,
-        user.ip.as_deref(),
     )
     .await?;
     txn.commit().await?;

@@ -11,7 +11,7 @@
 //! 3. Every `<form>` carries `<input type="hidden" name="csrf_token" value="{{ page.csrf }}">`;
 //!    the session middleware refuses any POST without the right one (403) before a handler runs.
 //! 4. Record the action: `user.audit(&state.db, "thing.done", Some("target:1"), None).await?`
-//!    (or `gridline_shared::audit::record` inside your own transaction).
+//!    (or `user.audit_in(&*txn, …)` inside your own transaction).
 //! 5. Register the route in [`more::routes`] (pages) or [`more::api_routes`] (the bearer-token
 //!    API, outside the session middleware), and a nav entry in [`layout::NAV`].
 

@@ -135,8 +135,21 @@ impl CurrentUser {
         detail: Option<&str>,
     ) -> Result<(), PanelError> {
         let txn = db.write().await?;
+        self.audit_in(&*txn, action, target, detail).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+    /// Writes an audit line for this user inside the caller's transaction (the change it
+    /// records).
+    pub async fn audit_in(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+        action: &str,
+        target: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), PanelError> {
         audit::record(
-            &*txn,
+            conn,
             Some(self.user.id),
             action,
             target,
@@ -144,7 +157,6 @@ impl CurrentUser {
             self.ip.as_deref(),
         )
         .await?;
-        txn.commit().await?;
         Ok(())
     }
 }

@@ -8,8 +8,6 @@
 //! chat's HTML fragment) and polls the fragment every 2 s for the bot's queued messages.
 //! Off (every route 404, no nav entry) when the `simulator` setting is false.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -18,13 +16,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use gridline_shared::areas;
 use gridline_shared::conversation::Keyboard;
 use gridline_shared::conversation::runner::RunnerSettings;
-use gridline_shared::entity::{area, member};
+use gridline_shared::entity::member;
 use gridline_shared::simulator::{self, SimError, SimInput};
+use gridline_shared::{areas, inbox};
 use rust_i18n::t;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -72,26 +69,6 @@ fn sim_error(e: SimError, locale: &str) -> PanelError {
             None => PanelError::Internal(other.to_string()),
         },
     }
-}
-
-/// Area names along the members' paths (no scope-wide load).
-async fn path_names(
-    db: &impl ConnectionTrait,
-    paths: &[&str],
-) -> Result<HashMap<i64, area::Model>, PanelError> {
-    let mut ids: Vec<i64> = paths
-        .iter()
-        .flat_map(|p| p.split('/').filter_map(|s| s.parse().ok()))
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(area::Entity::find()
-        .filter(area::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a))
-        .collect())
 }
 
 pub struct PickRow {
@@ -143,8 +120,11 @@ pub async fn pick(
     let members = simulator::search(state.db.conn(), &user.scope(), &q, PICK_LIMIT)
         .await
         .map_err(|e| sim_error(e, locale))?;
-    let paths: Vec<&str> = members.iter().map(|m| m.area_path.as_str()).collect();
-    let names = path_names(state.db.conn(), &paths).await?;
+    let names = inbox::area_names(
+        state.db.conn(),
+        members.iter().map(|m| m.area_path.as_str()),
+    )
+    .await?;
     let rows = members
         .iter()
         .map(|m| {
@@ -342,7 +322,7 @@ pub async fn chat(
     let m = simulator::member_in_scope(state.db.conn(), &user.scope(), id)
         .await
         .map_err(|e| sim_error(e, locale))?;
-    let names = path_names(state.db.conn(), &[m.area_path.as_str()]).await?;
+    let names = inbox::area_names(state.db.conn(), [m.area_path.as_str()]).await?;
     let binding = binding_of(&m);
     let log = log_view(&state, &user, m.id).await?;
     let error = query

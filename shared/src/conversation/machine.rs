@@ -356,10 +356,9 @@ fn skip(state: State, ctx: &Context) -> Out {
             files,
             resume,
         } => finish_task(report_id, note, files, resume, ctx, Vec::new()),
-        State::TaskNote { report_id, .. } => {
+        State::TaskNote { .. } => {
             let mut effects = vec![Effect::Send(msg(tr("bot.task.note_required", lang)))];
             remind(&state, ctx, &mut effects);
-            let _ = report_id;
             (state, effects)
         }
         other => say(other, tr("bot.nothing_to_skip", lang)),
@@ -705,7 +704,6 @@ fn draft_input(mut d: Draft, ctx: &Context, input: Input) -> Out {
 
 fn draft_text(mut d: Draft, ctx: &Context, step: Step, text: String) -> Out {
     let lang = ctx.lang;
-    let short = |t: &str| check_text(t, MAX_FIELD_CHARS, ctx);
     match step {
         Step::Kind => {
             // More words for the description while the kind is still open.
@@ -756,41 +754,15 @@ fn draft_text(mut d: Draft, ctx: &Context, step: Step, text: String) -> Out {
             ctx,
             vec![Effect::Send(msg(tr("bot.photo.expected", lang)))],
         ),
-        Step::Location => match short(&text) {
-            Ok(t) => {
-                d.address = Some(t);
-                ask(advance(d), ctx, Vec::new())
+        Step::Location | Step::People | Step::Household | Step::Topics | Step::ResidentName => {
+            match check_text(&text, MAX_FIELD_CHARS, ctx) {
+                Ok(t) => {
+                    *short_field(&mut d, step) = Some(t);
+                    ask(advance(d), ctx, Vec::new())
+                }
+                Err(e) => ask(d, ctx, vec![e]),
             }
-            Err(e) => ask(d, ctx, vec![e]),
-        },
-        Step::People => match short(&text) {
-            Ok(t) => {
-                d.people_involved = Some(t);
-                ask(advance(d), ctx, Vec::new())
-            }
-            Err(e) => ask(d, ctx, vec![e]),
-        },
-        Step::Household => match short(&text) {
-            Ok(t) => {
-                d.household = Some(t);
-                ask(advance(d), ctx, Vec::new())
-            }
-            Err(e) => ask(d, ctx, vec![e]),
-        },
-        Step::Topics => match short(&text) {
-            Ok(t) => {
-                d.topics = Some(t);
-                ask(advance(d), ctx, Vec::new())
-            }
-            Err(e) => ask(d, ctx, vec![e]),
-        },
-        Step::ResidentName => match short(&text) {
-            Ok(t) => {
-                d.resident_name = Some(t);
-                ask(advance(d), ctx, Vec::new())
-            }
-            Err(e) => ask(d, ctx, vec![e]),
-        },
+        }
         Step::Count => match parse_count(&text) {
             Some(n) => {
                 d.household_count = Some(n);
@@ -848,6 +820,18 @@ fn draft_text(mut d: Draft, ctx: &Context, step: Step, text: String) -> Out {
             ctx,
             vec![Effect::Send(msg(tr("bot.summary.use_buttons", lang)))],
         ),
+    }
+}
+
+/// The short free-text field (at most [`MAX_FIELD_CHARS`]) that typed text fills at `step`:
+/// the address, the people involved, the household, the topics, else the resident's name.
+fn short_field(d: &mut Draft, step: Step) -> &mut Option<String> {
+    match step {
+        Step::Location => &mut d.address,
+        Step::People => &mut d.people_involved,
+        Step::Household => &mut d.household,
+        Step::Topics => &mut d.topics,
+        _ => &mut d.resident_name,
     }
 }
 

@@ -92,9 +92,11 @@ pub enum Input {
     Unsupported,
 }
 
-/// Typed text as every messenger adapter reads it: `/cmd@bot arg` → a command (the name
-/// lowercase, without `@botname`); anything else → text.
+/// Typed text as every messenger adapter reads it: without control characters
+/// ([`machine::drop_control_chars`]); `/cmd@bot arg` → a command (the name lowercase, without
+/// `@botname`); anything else → text.
 pub fn parse_text(text: &str) -> Input {
+    let text = machine::drop_control_chars(text);
     let trimmed = text.trim_start();
     if let Some(rest) = trimmed.strip_prefix('/') {
         let (head, arg) = match rest.find(char::is_whitespace) {
@@ -109,7 +111,7 @@ pub fn parse_text(text: &str) -> Input {
             };
         }
     }
-    Input::Text(text.to_owned())
+    Input::Text(text.into_owned())
 }
 
 /// The steps of a draft. Each kind walks its own sequence (see [`machine::sequence`]).

@@ -3,7 +3,10 @@
 //! state commit together or not at all. The replies come back to the adapter, which sends them
 //! after the commit (so a reply never announces something that was rolled back).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use dashmap::DashMap;
 use rust_i18n::t;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -116,6 +119,42 @@ pub struct QueuedReply {
 pub struct DurableReceipts {
     pub owner: String,
     pub lease: std::time::Duration,
+}
+
+/// One lock per chat, so that each chat's updates are handled one at a time, in order, while
+/// different chats run in parallel (the Telegram adapter and the simulator both need it).
+#[derive(Default)]
+pub struct ChatLocks {
+    chats: DashMap<i64, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl ChatLocks {
+    /// Waits for `chat_id`'s turn; the chat is free again when the guard is dropped.
+    pub async fn lock(&self, chat_id: i64) -> ChatGuard<'_> {
+        let lock = self.chats.entry(chat_id).or_default().clone();
+        ChatGuard {
+            locks: self,
+            chat_id,
+            guard: Some(lock.lock_owned().await),
+        }
+    }
+}
+
+/// A chat's turn (see [`ChatLocks::lock`]).
+pub struct ChatGuard<'a> {
+    locks: &'a ChatLocks,
+    chat_id: i64,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for ChatGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        // Forget the lock of a quiet chat (nobody else holds or waits for it).
+        self.locks
+            .chats
+            .remove_if(&self.chat_id, |_, l| Arc::strong_count(l) == 1);
+    }
 }
 
 fn send(text: impl Into<String>, keyboard: Keyboard) -> Reply {
@@ -358,33 +397,11 @@ async fn run(
             } => {
                 if let Some(m) = &bound_member {
                     let action = Action::Resolve { note: Some(note) };
-                    match transition_in(txn, &Actor::Member { id: m.id }, report_id, action, now)
-                        .await
-                    {
-                        Ok(t) => {
-                            attach(
-                                txn,
-                                chat_id,
-                                t.report.id,
-                                Some(t.event.id),
-                                &files,
-                                now,
-                                &mut out,
-                            )
-                            .await?;
-                            out.replies.push(Reply::Send {
-                                text: t!(
-                                    "bot.task.resolved",
-                                    locale = lang.locale(),
-                                    id = t.report.id
-                                )
-                                .into_owned(),
-                                keyboard: render::menu(lang),
-                                report_id: Some(t.report.id),
-                            });
-                        }
-                        Err(e) => out.replies.push(refused(e, lang)?),
-                    }
+                    let done = ("bot.task.resolved", render::menu(lang));
+                    step_with_files(
+                        txn, m, chat_id, report_id, action, &files, done, lang, now, &mut out,
+                    )
+                    .await?;
                 }
             }
             Effect::AddInfo {
@@ -394,33 +411,11 @@ async fn run(
             } => {
                 if let Some(m) = &bound_member {
                     let action = Action::AddInfo { note };
-                    match transition_in(txn, &Actor::Member { id: m.id }, report_id, action, now)
-                        .await
-                    {
-                        Ok(t) => {
-                            attach(
-                                txn,
-                                chat_id,
-                                t.report.id,
-                                Some(t.event.id),
-                                &files,
-                                now,
-                                &mut out,
-                            )
-                            .await?;
-                            out.replies.push(Reply::Send {
-                                text: t!(
-                                    "bot.followup.added",
-                                    locale = lang.locale(),
-                                    id = t.report.id
-                                )
-                                .into_owned(),
-                                keyboard: Keyboard::None,
-                                report_id: Some(t.report.id),
-                            });
-                        }
-                        Err(e) => out.replies.push(refused(e, lang)?),
-                    }
+                    let done = ("bot.followup.added", Keyboard::None);
+                    step_with_files(
+                        txn, m, chat_id, report_id, action, &files, done, lang, now, &mut out,
+                    )
+                    .await?;
                 }
             }
             Effect::Acknowledge(notice_id) => {
@@ -456,6 +451,37 @@ async fn load_categories(db: &impl ConnectionTrait) -> CoreResult<Vec<CategoryOp
             name_en: c.name_en,
         })
         .collect())
+}
+
+/// A member's step on a report that may bring files (完成 on a task, a follow-up): the
+/// transition, its files on the new event, and the reply `done` (an i18n key taking the
+/// report's `id`, and the keyboard) — or what the refusal tells the user.
+#[allow(clippy::too_many_arguments)]
+async fn step_with_files(
+    txn: &impl ConnectionTrait,
+    m: &member::Model,
+    chat_id: i64,
+    report_id: i64,
+    action: Action,
+    files: &[FileRef],
+    (done_key, keyboard): (&str, Keyboard),
+    lang: Lang,
+    now: DateTime<Utc>,
+    out: &mut Outcome,
+) -> CoreResult<()> {
+    match transition_in(txn, &Actor::Member { id: m.id }, report_id, action, now).await {
+        Ok(t) => {
+            let id = t.report.id;
+            attach(txn, chat_id, id, Some(t.event.id), files, now, out).await?;
+            out.replies.push(Reply::Send {
+                text: t!(done_key, locale = lang.locale(), id = id).into_owned(),
+                keyboard,
+                report_id: Some(id),
+            });
+        }
+        Err(e) => out.replies.push(refused(e, lang)?),
+    }
+    Ok(())
 }
 
 /// What a refusal from the lifecycle tells the user; database errors roll the update back.
@@ -565,13 +591,8 @@ async fn bind(
 }
 
 fn render_bind_fail(key: &str, lang: Lang) -> Reply {
-    let text = format!("{}\n{}", tr(key, lang), tr("bot.bind.how", lang));
-    send(
-        text,
-        Keyboard::RequestContact {
-            label: tr("bot.button.share_phone", lang),
-        },
-    )
+    let how = render::how_to_bind(lang);
+    send(format!("{}\n{}", tr(key, lang), how.text), how.keyboard)
 }
 
 async fn list_mine(
@@ -756,9 +777,8 @@ async fn queue_receipt(
     }
     // The menu keyboard is not kept: a resent receipt carries the text (and number) only.
     let message = OutgoingMessage {
-        text: text.to_owned(),
-        buttons: Vec::new(),
         report_id: Some(report_id),
+        ..OutgoingMessage::text(text)
     };
     let payload = serde_json::to_string(&message)
         .map_err(|e| CoreError::Internal(format!("payload: {e}")))?;

@@ -708,3 +708,29 @@ fn small_parsers() {
         assert_eq!(Step::parse(s.code()), Some(*s));
     }
 }
+
+/// Typed text as both adapters (Telegram and the simulator) hand it to the machine.
+#[test]
+fn typed_text_and_commands() {
+    assert_eq!(
+        parse_text("/start K7MX-3QPD"),
+        Input::Command {
+            name: "start".into(),
+            arg: "K7MX-3QPD".into()
+        }
+    );
+    assert_eq!(
+        parse_text("/Visit@gridline_bot"),
+        Input::Command {
+            name: "visit".into(),
+            arg: String::new()
+        }
+    );
+    assert_eq!(parse_text("/ 路灯"), Input::Text("/ 路灯".into()));
+    assert_eq!(parse_text("路灯坏了"), Input::Text("路灯坏了".into()));
+    // Control characters never reach the machine (PostgreSQL cannot store NUL).
+    assert_eq!(
+        parse_text("路灯\u{0}坏了\u{7}"),
+        Input::Text("路灯坏了".into())
+    );
+}

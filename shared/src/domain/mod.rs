@@ -157,14 +157,16 @@ string_enum! {
 
 impl ReportState {
     /// States in which somebody still owes work (and a deadline runs).
+    pub const OPEN: &'static [ReportState] = &[
+        ReportState::Submitted,
+        ReportState::Accepted,
+        ReportState::Assigned,
+        ReportState::InProgress,
+    ];
+
+    /// Whether this is one of the [`ReportState::OPEN`] states.
     pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            ReportState::Submitted
-                | ReportState::Accepted
-                | ReportState::Assigned
-                | ReportState::InProgress
-        )
+        Self::OPEN.contains(&self)
     }
     pub fn i18n_key(self) -> String {
         format!("report.state.{}", self.code())
