@@ -7,6 +7,7 @@ pub mod polling;
 pub mod runtime;
 pub mod transport;
 pub mod webhook;
+pub mod wecom;
 
 pub use runtime::{BotConfig, BotRuntime};
 
