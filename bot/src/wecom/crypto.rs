@@ -245,6 +245,7 @@ fn unpad(plain: &[u8]) -> Result<&[u8], CryptoError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     //! Sample values from WeCom's official callback library samples, the library the
     //! documentation's "加解密方案说明" links for download (github.com/sbzhu/weworkapi_python,
