@@ -5,3 +5,4 @@
 //! built on top of it.
 
 pub mod crypto;
+pub mod inbound;
