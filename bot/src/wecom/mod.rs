@@ -4,5 +4,7 @@
 //! that turns [`inbound::WecomInbound`] into core inputs and core effects into API calls is
 //! built on top of it.
 
+pub mod api;
 pub mod crypto;
 pub mod inbound;
+pub mod menu;
