@@ -14,6 +14,12 @@
 //! | `webhook_secret` | `GRIDLINE_WEBHOOK_SECRET` | none (never printed) |
 //! | `cookie_secure` | `GRIDLINE_COOKIE_SECURE` | `false` (set `true` behind HTTPS: cookies get `Secure`) |
 //! | `simulator` | `GRIDLINE_SIMULATOR` | `true`: the chat simulator page (`/simulator`); set `false` in production |
+//! | `wecom_corp_id` | `GRIDLINE_WECOM_CORP_ID` | none: the WeCom channel is off unless all five `wecom_*` settings below are set |
+//! | `wecom_agent_id` | `GRIDLINE_WECOM_AGENT_ID` | none: the self-built app's AgentId |
+//! | `wecom_secret` | `GRIDLINE_WECOM_SECRET` | none: the app's Secret (never printed) |
+//! | `wecom_token` | `GRIDLINE_WECOM_TOKEN` | none: the callback's Token (never printed) |
+//! | `wecom_aes_key` | `GRIDLINE_WECOM_AES_KEY` | none: the callback's 43-character EncodingAESKey (never printed) |
+//! | `wecom_api_url` | `GRIDLINE_WECOM_API_URL` | `https://qyapi.weixin.qq.com` |
 
 use std::path::Path;
 
@@ -44,6 +50,19 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// The chat simulator page (`/simulator`). On for trials; production sets it off.
     pub simulator: bool,
+    /// WeCom self-built app (see `docs/wecom.md`): all five or none.
+    pub wecom_corp_id: Option<String>,
+    pub wecom_agent_id: Option<i64>,
+    /// Never printed.
+    #[serde(skip_serializing)]
+    pub wecom_secret: Option<String>,
+    /// Never printed.
+    #[serde(skip_serializing)]
+    pub wecom_token: Option<String>,
+    /// Never printed.
+    #[serde(skip_serializing)]
+    pub wecom_aes_key: Option<String>,
+    pub wecom_api_url: String,
 }
 
 impl Default for Settings {
@@ -61,8 +80,19 @@ impl Default for Settings {
             webhook_secret: None,
             cookie_secure: false,
             simulator: true,
+            wecom_corp_id: None,
+            wecom_agent_id: None,
+            wecom_secret: None,
+            wecom_token: None,
+            wecom_aes_key: None,
+            wecom_api_url: gridline_bot::wecom::api::DEFAULT_API_URL.to_owned(),
         }
     }
+}
+
+/// A text setting, trimmed; `None` when absent or blank.
+fn text(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +126,12 @@ impl Settings {
                 "webhook_secret",
                 "cookie_secure",
                 "simulator",
+                "wecom_corp_id",
+                "wecom_agent_id",
+                "wecom_secret",
+                "wecom_token",
+                "wecom_aes_key",
+                "wecom_api_url",
             ]))
             .merge(
                 Env::raw()
@@ -122,6 +158,38 @@ impl Settings {
                 "webhook_url needs webhook_secret (GRIDLINE_WEBHOOK_SECRET)".into(),
             ));
         }
+        self.wecom()?;
         Ok(())
+    }
+
+    /// The WeCom app's settings when the channel is configured (all five `wecom_*` set and
+    /// valid); `None` when none is set; an error naming what is missing or wrong otherwise.
+    pub fn wecom(&self) -> Result<Option<gridline_bot::wecom::WecomConfig>, ConfigError> {
+        let given = [
+            ("wecom_corp_id", text(&self.wecom_corp_id).is_some()),
+            ("wecom_agent_id", self.wecom_agent_id.is_some()),
+            ("wecom_secret", text(&self.wecom_secret).is_some()),
+            ("wecom_token", text(&self.wecom_token).is_some()),
+            ("wecom_aes_key", text(&self.wecom_aes_key).is_some()),
+        ];
+        if given.iter().all(|(_, set)| !set) {
+            return Ok(None);
+        }
+        if let Some((missing, _)) = given.iter().find(|(_, set)| !set) {
+            return Err(ConfigError(format!(
+                "the WeCom channel needs all of wecom_corp_id, wecom_agent_id, wecom_secret, \
+                 wecom_token and wecom_aes_key; {missing} is not set"
+            )));
+        }
+        let config = gridline_bot::wecom::WecomConfig {
+            corp_id: text(&self.wecom_corp_id).unwrap_or_default().to_owned(),
+            agent_id: self.wecom_agent_id.unwrap_or_default(),
+            secret: text(&self.wecom_secret).unwrap_or_default().to_owned(),
+            token: text(&self.wecom_token).unwrap_or_default().to_owned(),
+            aes_key: text(&self.wecom_aes_key).unwrap_or_default().to_owned(),
+            api_url: self.wecom_api_url.trim().to_owned(),
+        };
+        config.check().map_err(|e| ConfigError(e.to_string()))?;
+        Ok(Some(config))
     }
 }
