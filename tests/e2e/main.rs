@@ -34,3 +34,4 @@ mod panel_report;
 mod panel_scheduler;
 mod simulator;
 mod simulator_browser;
+mod wecom_protocol;

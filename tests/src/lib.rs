@@ -312,4 +312,5 @@ pub fn stderr(o: &Output) -> String {
 pub mod bench_data;
 pub mod bench_support;
 pub mod fake_telegram;
+pub mod fake_wecom;
 pub mod panel;
