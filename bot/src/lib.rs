@@ -1,6 +1,9 @@
 //! The Telegram adapter. Turns Telegram updates into inputs of the core's conversation machine
 //! and the core's effects into Bot API calls; also the [`transport::TelegramTransport`] the
 //! delivery worker sends the outbox through. Nothing here decides anything.
+//!
+//! [`wecom`] is the WeCom (企业微信) channel's protocol layer, beside Telegram and sharing
+//! nothing Telegram-specific with it.
 
 pub mod convert;
 pub mod polling;
