@@ -7,6 +7,5 @@ pub mod app;
 pub mod cli;
 pub mod cli_export;
 pub mod config;
-pub mod pages;
 pub mod panel;
 pub mod scheduler;

@@ -94,7 +94,7 @@ fn bad(locale: &str, what: &str) -> PanelError {
 fn parse_query(raw: Option<&str>, locale: &str) -> Result<Parsed, PanelError> {
     let form = FormData::parse(raw.unwrap_or("").as_bytes());
     // The same parameters as the exports and the JSON API.
-    let f = crate::pages::parse_filter(&form, locale)?;
+    let f = crate::panel::filter::parse_filter(&form, locale)?;
     let sort = match form.get("sort") {
         Some(s) => InboxSort::parse(s).ok_or_else(|| bad(locale, "sort"))?,
         None => InboxSort::default(),

@@ -12,18 +12,24 @@
 //!    the session middleware refuses any POST without the right one (403) before a handler runs.
 //! 4. Record the action: `user.audit(&state.db, "thing.done", Some("target:1"), None).await?`
 //!    (or `user.audit_in(&*txn, …)` inside your own transaction).
-//! 5. Register the route in [`more::routes`] (pages) or [`more::api_routes`] (the bearer-token
-//!    API, outside the session middleware), and a nav entry in [`layout::NAV`].
+//! 5. Register the route in [`routes`] (pages) or [`api_routes`] (the bearer-token API, outside
+//!    the session middleware), and a nav entry in [`layout::NAV`].
 
+pub mod admin_pages;
+pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod charts;
+pub mod dashboard;
 pub mod error;
+pub mod exports;
+pub mod filter;
 pub mod forms;
 pub mod inbox;
 pub mod layout;
-pub mod more;
 pub mod notices;
 pub mod report;
+pub mod roster;
 pub mod session;
 pub mod simulator;
 pub mod throttle;
@@ -37,6 +43,7 @@ use axum::routing::{get, post};
 use crate::app::AppState;
 
 pub use error::PanelError;
+pub use filter::{Opt, bad_filter, form_status, level_key, opt, parse_date, parse_filter};
 pub use layout::PageCtx;
 pub use session::{Ctx, CurrentUser};
 
@@ -51,7 +58,37 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/reports/{id}", get(report::page))
         .route("/reports/{id}/attachments/{aid}", get(report::attachment))
         .route("/reports/{id}/{action}", post(report::act))
-        .merge(more::routes())
+        .route("/dashboard", get(dashboard::page))
+        .route("/export.csv", get(exports::csv))
+        .route("/export.xlsx", get(exports::xlsx))
+        .route("/api-tokens", get(api::tokens_page).post(api::create_token))
+        .route("/api-tokens/{id}/revoke", post(api::revoke_token))
+        .route("/roster", get(roster::page))
+        .route("/roster/upload", post(roster::upload))
+        .route("/roster/members/{id}/deactivate", post(roster::deactivate))
+        .route("/roster/sheet/{community}", get(roster::sheet))
+        .route("/admin/areas", get(admin_pages::areas_page))
+        .route("/admin/areas/add", post(admin_pages::add_area))
+        .route("/admin/areas/{id}/rename", post(admin_pages::rename_area))
+        .route("/admin/categories", get(admin_pages::categories_page))
+        .route("/admin/categories/{id}", post(admin_pages::save_category))
+        .route(
+            "/admin/holidays",
+            get(admin_pages::holidays_page).post(admin_pages::add_holiday),
+        )
+        .route("/admin/holidays/remove", post(admin_pages::remove_holiday))
+        .route(
+            "/admin/users",
+            get(admin_pages::users_page).post(admin_pages::create_user),
+        )
+        .route(
+            "/admin/users/{id}/active",
+            post(admin_pages::set_user_active),
+        )
+        .route("/admin/users/{id}/reset", post(admin_pages::reset_password))
+        .route("/admin/audit", get(admin_pages::audit_page))
+        .merge(notices::routes())
+        .merge(simulator::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state, session::middleware))
         // Uploads (rosters, notice attachments) up to the multipart limit; axum's own default
@@ -59,9 +96,15 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(session::MULTIPART_LIMIT))
 }
 
-/// Machine routes outside the session middleware (no cookies, no CSRF): the JSON API.
+/// Machine routes outside the session middleware (no cookies, no CSRF): the read-only JSON API
+/// under `/api/v1/…` (bearer tokens).
 pub fn api_routes() -> Router<AppState> {
-    more::api_routes()
+    Router::new()
+        .route("/api/v1/reports", get(api::reports))
+        .route("/api/v1/reports/{id}", get(api::report))
+        .route("/api/v1/areas", get(api::areas))
+        .route("/api/v1/notices", get(api::notices))
+        .route("/api/v1/{*rest}", get(api::not_found))
 }
 
 /// `/`: the inbox when logged in, else the login form.

@@ -42,7 +42,7 @@ pub struct UploadResult {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_roster.html")]
+#[template(path = "roster.html")]
 pub struct RosterPage {
     pub page: PageCtx,
     pub can_manage: bool,
@@ -249,7 +249,7 @@ pub struct SheetRow {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_bind_sheet.html")]
+#[template(path = "bind_sheet.html")]
 pub struct SheetPage {
     pub page: PageCtx,
     pub community: String,

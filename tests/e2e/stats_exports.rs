@@ -15,7 +15,7 @@ use gridline_shared::{CoreError, Scope, holidays};
 use gridline_tests::panel::member_by_phone;
 use gridline_tests::{TestDb, db_test, run_gridline, stderr};
 
-use crate::panel_b_world::{self as world, now};
+use crate::small_county::{self as world, now};
 
 /// The dashboard as `user` sees it for `period`, at the world's `now()`.
 async fn figures(t: &TestDb, user: &staff_user::Model, period: Period) -> Dashboard {
@@ -524,7 +524,7 @@ db_test!(cli_export_reports, |t: TestDb| async move {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "the table went to the file");
-    let rows = crate::panel_b_core::read_xlsx(&std::fs::read(&file).unwrap());
+    let rows = crate::stats_exports::read_xlsx(&std::fs::read(&file).unwrap());
     assert_eq!(rows.len(), 7);
     assert_eq!(rows[3][12], "13812345678");
     assert_eq!(rows[0][0], "编号");

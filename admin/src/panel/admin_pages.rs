@@ -49,7 +49,7 @@ pub struct AreaRow {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_areas.html")]
+#[template(path = "areas.html")]
 pub struct AreasPage {
     pub page: PageCtx,
     pub rows: Vec<AreaRow>,
@@ -165,7 +165,7 @@ pub struct CategoryRow {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_categories.html")]
+#[template(path = "categories.html")]
 pub struct CategoriesPage {
     pub page: PageCtx,
     pub rows: Vec<CategoryRow>,
@@ -287,7 +287,7 @@ pub struct HolidayRow {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_holidays.html")]
+#[template(path = "holidays.html")]
 pub struct HolidaysPage {
     pub page: PageCtx,
     pub rows: Vec<HolidayRow>,
@@ -400,7 +400,7 @@ pub struct UserRow {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_users.html")]
+#[template(path = "users.html")]
 pub struct UsersPage {
     pub page: PageCtx,
     pub rows: Vec<UserRow>,
@@ -576,7 +576,7 @@ pub struct AuditRow {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_audit.html")]
+#[template(path = "audit.html")]
 pub struct AuditPage {
     pub page: PageCtx,
     pub rows: Vec<AuditRow>,

@@ -1,73 +1,17 @@
-//! Panel part B: dashboard, exports, the JSON API and its tokens, roster pages and the admin
-//! pages. Handlers stay thin: the figures, exports, tokens, roster and admin changes are
-//! decided in `gridline_shared` (`stats`, `export`, `api_tokens`, `manage`, `import`); these
-//! modules read forms, check the role, call the core, write the audit line and render.
+//! The inbox's filter read from query parameters (shared by the inbox, the exports and the JSON
+//! API), and small helpers of the panel's forms.
 
-pub mod admin_pages;
-pub mod api;
-pub mod charts;
-pub mod dashboard;
-pub mod exports;
-pub mod roster;
-
-use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::NaiveDate;
 use gridline_shared::calendar::Light;
 use gridline_shared::domain::{ReportKind, ReportState, Urgency};
 use gridline_shared::inbox::InboxFilter;
 use rust_i18n::t;
 
-use crate::app::AppState;
 use crate::panel::PanelError;
 use crate::panel::forms::FormData;
 
-/// The HTML pages (behind the session middleware).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/dashboard", get(dashboard::page))
-        .route("/export.csv", get(exports::csv))
-        .route("/export.xlsx", get(exports::xlsx))
-        .route("/api-tokens", get(api::tokens_page).post(api::create_token))
-        .route("/api-tokens/{id}/revoke", post(api::revoke_token))
-        .route("/roster", get(roster::page))
-        .route("/roster/upload", post(roster::upload))
-        .route("/roster/members/{id}/deactivate", post(roster::deactivate))
-        .route("/roster/sheet/{community}", get(roster::sheet))
-        .route("/admin/areas", get(admin_pages::areas_page))
-        .route("/admin/areas/add", post(admin_pages::add_area))
-        .route("/admin/areas/{id}/rename", post(admin_pages::rename_area))
-        .route("/admin/categories", get(admin_pages::categories_page))
-        .route("/admin/categories/{id}", post(admin_pages::save_category))
-        .route(
-            "/admin/holidays",
-            get(admin_pages::holidays_page).post(admin_pages::add_holiday),
-        )
-        .route("/admin/holidays/remove", post(admin_pages::remove_holiday))
-        .route(
-            "/admin/users",
-            get(admin_pages::users_page).post(admin_pages::create_user),
-        )
-        .route(
-            "/admin/users/{id}/active",
-            post(admin_pages::set_user_active),
-        )
-        .route("/admin/users/{id}/reset", post(admin_pages::reset_password))
-        .route("/admin/audit", get(admin_pages::audit_page))
-}
-
-/// `/api/v1/…` (bearer tokens; no session, no CSRF).
-pub fn api_routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/reports", get(api::reports))
-        .route("/api/v1/reports/{id}", get(api::report))
-        .route("/api/v1/areas", get(api::areas))
-        .route("/api/v1/notices", get(api::notices))
-        .route("/api/v1/{*rest}", get(api::not_found))
-}
-
-fn bad_filter(locale: &str, what: &str) -> PanelError {
+pub fn bad_filter(locale: &str, what: &str) -> PanelError {
     PanelError::BadRequest(t!("b.filter.bad", locale = locale, what = what).into_owned())
 }
 
@@ -123,7 +67,7 @@ pub fn parse_date(
 }
 
 /// The status of a form page: 422 when it is shown again with a refusal, else 200.
-fn form_status(error: &Option<String>) -> StatusCode {
+pub fn form_status(error: &Option<String>) -> StatusCode {
     if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {

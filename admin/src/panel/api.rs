@@ -318,7 +318,7 @@ pub struct TokenRow {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_api_tokens.html")]
+#[template(path = "api_tokens.html")]
 pub struct TokensPage {
     pub page: PageCtx,
     pub tokens: Vec<TokenRow>,

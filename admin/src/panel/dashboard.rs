@@ -37,7 +37,7 @@ pub struct RankRow {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_dashboard.html")]
+#[template(path = "dashboard.html")]
 pub struct DashboardPage {
     pub page: PageCtx,
     pub periods: Vec<Opt>,

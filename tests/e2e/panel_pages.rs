@@ -12,8 +12,8 @@ use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::Value;
 
-use crate::panel_b_core::read_xlsx;
-use crate::panel_b_world::{self as world, World};
+use crate::small_county::{self as world, World};
+use crate::stats_exports::read_xlsx;
 
 async fn api(app: &TestApp, token: Option<&str>, path: &str) -> (StatusCode, Value) {
     let mut req = reqwest::Client::new().get(app.url(path));
