@@ -1,11 +1,10 @@
-//! The read-only JSON API under `/api/v1/` and the page where staff manage their tokens.
+//! The read-only JSON API under `/api/v1/` (tokens are made on the `/api-tokens` page,
+//! [`crate::panel::api_tokens`]).
 //!
 //! Authentication is `Authorization: Bearer <token>` only (no cookies, no CSRF): no or a bad
 //! token answers 401. A token sees what its creator sees now; anything else answers 404.
 //! Residents' contacts are masked in every answer.
 
-use askama::Template;
-use askama_web::WebTemplate;
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
@@ -13,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use gridline_shared::domain::AreaLevel;
-use gridline_shared::entity::{api_token, area, report, staff_user};
+use gridline_shared::entity::{area, report, staff_user};
 use gridline_shared::export::{filter_condition, mask_name, mask_phone};
 use gridline_shared::inbox::{self, light_of};
 use gridline_shared::{CoreError, api_tokens, notices, reports};
@@ -21,10 +20,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::panel::PanelError;
 use crate::panel::forms::FormData;
-use crate::panel::layout::{PageCtx, local_time, local_time_opt};
-use crate::panel::session::CurrentUser;
 
 pub const DEFAULT_LIMIT: u64 = 100;
 pub const MAX_LIMIT: u64 = 500;
@@ -303,109 +299,4 @@ pub async fn notices(
         })
         .collect();
     Ok(Json(json!({ "items": items, "next_cursor": next })))
-}
-
-// ---------------------------------------------------------------------------------------------
-// The tokens page
-
-pub struct TokenRow {
-    pub id: i64,
-    pub name: String,
-    pub prefix: String,
-    pub created: String,
-    pub last_used: String,
-    pub revoked: bool,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "api_tokens.html")]
-pub struct TokensPage {
-    pub page: PageCtx,
-    pub tokens: Vec<TokenRow>,
-    /// The secret of a token just created (shown this once).
-    pub new_secret: Option<String>,
-    pub error: Option<String>,
-}
-
-async fn render_tokens(
-    state: &AppState,
-    user: &CurrentUser,
-    new_secret: Option<String>,
-    error: Option<String>,
-) -> Result<Response, PanelError> {
-    let tokens = api_tokens::list_of(state.db.conn(), user.user.id)
-        .await?
-        .into_iter()
-        .map(|t: api_token::Model| TokenRow {
-            id: t.id,
-            name: t.name,
-            prefix: t.prefix,
-            created: local_time(t.created_at),
-            last_used: local_time_opt(t.last_used_at),
-            revoked: t.revoked_at.is_some(),
-        })
-        .collect();
-    let status = super::form_status(&error);
-    let page = TokensPage {
-        page: user.page(state, "api", "b.api.title").await,
-        tokens,
-        new_secret,
-        error,
-    };
-    Ok((status, page).into_response())
-}
-
-/// GET /api-tokens
-pub async fn tokens_page(
-    State(state): State<AppState>,
-    user: CurrentUser,
-) -> Result<Response, PanelError> {
-    render_tokens(&state, &user, None, None).await
-}
-
-/// POST /api-tokens (`name`): creates a token and shows its secret once.
-pub async fn create_token(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    form: FormData,
-) -> Result<Response, PanelError> {
-    let name = form.get("name").unwrap_or("");
-    let txn = state.db.write().await?;
-    let created = match api_tokens::create(&*txn, &user.user, name, Utc::now()).await {
-        Ok(c) => c,
-        Err(CoreError::Invalid(_)) => {
-            drop(txn);
-            let msg = rust_i18n::t!("b.api.bad_name", locale = user.locale).into_owned();
-            return render_tokens(&state, &user, None, Some(msg)).await;
-        }
-        Err(e) => return Err(e.into()),
-    };
-    user.audit_in(
-        &*txn,
-        "api_token.create",
-        Some(&format!("api_token:{}", created.token.id)),
-        Some(&created.token.name),
-    )
-    .await?;
-    txn.commit().await?;
-    render_tokens(&state, &user, Some(created.secret), None).await
-}
-
-/// POST /api-tokens/{id}/revoke
-pub async fn revoke_token(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<i64>,
-) -> Result<Response, PanelError> {
-    let txn = state.db.write().await?;
-    let t = api_tokens::revoke(&*txn, user.user.id, id, Utc::now()).await?;
-    user.audit_in(
-        &*txn,
-        "api_token.revoke",
-        Some(&format!("api_token:{}", t.id)),
-        None,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(axum::response::Redirect::to("/api-tokens").into_response())
 }

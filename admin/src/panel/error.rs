@@ -60,6 +60,16 @@ impl From<LifecycleError> for PanelError {
     }
 }
 
+/// A core refusal in the user's words, for re-rendering a form with a message; any other
+/// error as it is.
+pub fn form_refusal(e: CoreError, locale: &str) -> Result<String, PanelError> {
+    match e {
+        CoreError::Invalid(m) => Ok(format!("{}{m}", t!("b.admin.invalid", locale = locale))),
+        CoreError::Conflict(_) => Ok(t!("b.admin.conflict", locale = locale).into_owned()),
+        e => Err(e.into()),
+    }
+}
+
 /// The status of a refusal.
 pub fn refusal_status(r: &Refusal) -> StatusCode {
     match r {

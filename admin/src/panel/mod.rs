@@ -15,16 +15,20 @@
 //! 5. Register the route in [`routes`] (pages) or [`api_routes`] (the bearer-token API, outside
 //!    the session middleware), and a nav entry in [`layout::NAV`].
 
-pub mod admin_pages;
 pub mod api;
+pub mod api_tokens;
+pub mod areas;
 pub mod assets;
+pub mod audit;
 pub mod auth;
+pub mod categories;
 pub mod charts;
 pub mod dashboard;
 pub mod error;
 pub mod exports;
 pub mod filter;
 pub mod forms;
+pub mod holidays;
 pub mod inbox;
 pub mod layout;
 pub mod notices;
@@ -33,6 +37,7 @@ pub mod roster;
 pub mod session;
 pub mod simulator;
 pub mod throttle;
+pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -61,32 +66,32 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/dashboard", get(dashboard::page))
         .route("/export.csv", get(exports::csv))
         .route("/export.xlsx", get(exports::xlsx))
-        .route("/api-tokens", get(api::tokens_page).post(api::create_token))
-        .route("/api-tokens/{id}/revoke", post(api::revoke_token))
+        .route(
+            "/api-tokens",
+            get(api_tokens::tokens_page).post(api_tokens::create_token),
+        )
+        .route("/api-tokens/{id}/revoke", post(api_tokens::revoke_token))
         .route("/roster", get(roster::page))
         .route("/roster/upload", post(roster::upload))
         .route("/roster/members/{id}/deactivate", post(roster::deactivate))
         .route("/roster/sheet/{community}", get(roster::sheet))
-        .route("/admin/areas", get(admin_pages::areas_page))
-        .route("/admin/areas/add", post(admin_pages::add_area))
-        .route("/admin/areas/{id}/rename", post(admin_pages::rename_area))
-        .route("/admin/categories", get(admin_pages::categories_page))
-        .route("/admin/categories/{id}", post(admin_pages::save_category))
+        .route("/admin/areas", get(areas::areas_page))
+        .route("/admin/areas/add", post(areas::add_area))
+        .route("/admin/areas/{id}/rename", post(areas::rename_area))
+        .route("/admin/categories", get(categories::categories_page))
+        .route("/admin/categories/{id}", post(categories::save_category))
         .route(
             "/admin/holidays",
-            get(admin_pages::holidays_page).post(admin_pages::add_holiday),
+            get(holidays::holidays_page).post(holidays::add_holiday),
         )
-        .route("/admin/holidays/remove", post(admin_pages::remove_holiday))
+        .route("/admin/holidays/remove", post(holidays::remove_holiday))
         .route(
             "/admin/users",
-            get(admin_pages::users_page).post(admin_pages::create_user),
+            get(users::users_page).post(users::create_user),
         )
-        .route(
-            "/admin/users/{id}/active",
-            post(admin_pages::set_user_active),
-        )
-        .route("/admin/users/{id}/reset", post(admin_pages::reset_password))
-        .route("/admin/audit", get(admin_pages::audit_page))
+        .route("/admin/users/{id}/active", post(users::set_user_active))
+        .route("/admin/users/{id}/reset", post(users::reset_password))
+        .route("/admin/audit", get(audit::audit_page))
         .merge(notices::routes())
         .merge(simulator::routes())
         .fallback(not_found)

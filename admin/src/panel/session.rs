@@ -126,6 +126,14 @@ impl CurrentUser {
             Err(PanelError::Forbidden)
         }
     }
+    /// 403 unless county admin (county-wide tables: categories, holidays).
+    pub fn require_county_admin(&self) -> Result<(), PanelError> {
+        if self.user.role == gridline_shared::domain::StaffRole::CountyAdmin {
+            Ok(())
+        } else {
+            Err(PanelError::Forbidden)
+        }
+    }
     /// Writes an audit line for this user (own transaction).
     pub async fn audit(
         &self,

@@ -1,0 +1,110 @@
+//! `/admin/audit`: the audit log of the staff in scope (and, for the county, of nobody: failed
+//! logins and the system), newest first, filtered by user and days. County and town admins only.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use gridline_shared::domain::StaffRole;
+use gridline_shared::manage;
+
+use super::{Opt, opt};
+use crate::app::AppState;
+use crate::panel::PanelError;
+use crate::panel::forms::FormData;
+use crate::panel::layout::{PageCtx, local_time};
+use crate::panel::session::CurrentUser;
+
+pub struct AuditRow {
+    pub at: String,
+    pub who: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub ip: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub page: PageCtx,
+    pub rows: Vec<AuditRow>,
+    pub users: Vec<Opt>,
+    pub from: String,
+    pub to: String,
+    pub next_href: Option<String>,
+}
+
+const AUDIT_PAGE: u64 = 100;
+
+/// GET /admin/audit (`user`, `from`, `to`, `before`)
+pub async fn audit_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PanelError> {
+    user.require_admin()?;
+    let locale = user.locale;
+    let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
+    let bad = |what: &str| super::bad_filter(locale, what);
+    let q = manage::AuditQuery {
+        staff_id: form
+            .get("user")
+            .map(|u| u.parse::<i64>().map_err(|_| bad("user")))
+            .transpose()?,
+        from: super::parse_date(&form, "from", locale)?,
+        to: super::parse_date(&form, "to", locale)?,
+        before_id: form
+            .get("before")
+            .map(|u| u.parse::<i64>().map_err(|_| bad("before")))
+            .transpose()?,
+    };
+    let scope = user.scope();
+    let is_root = user.user.role == StaffRole::CountyAdmin
+        && gridline_shared::areas::find_root(state.db.conn())
+            .await?
+            .is_some_and(|r| r.id == scope.area_id());
+    let (entries, names) =
+        manage::audit_search(state.db.conn(), &scope, is_root, &q, AUDIT_PAGE).await?;
+    let next_href = (entries.len() as u64 == AUDIT_PAGE)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten()
+        .map(|id| {
+            let mut ser = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &form.0 {
+                if k != "before" && k != "lang" {
+                    ser.append_pair(k, v);
+                }
+            }
+            ser.append_pair("before", &id.to_string());
+            format!("/admin/audit?{}", ser.finish())
+        });
+    let rows = entries
+        .into_iter()
+        .map(|e| AuditRow {
+            at: local_time(e.at),
+            who: e
+                .staff_id
+                .and_then(|id| names.get(&id).cloned())
+                .unwrap_or_else(|| "—".into()),
+            action: e.action,
+            target: e.target.unwrap_or_default(),
+            detail: e.detail.unwrap_or_default(),
+            ip: e.ip.unwrap_or_default(),
+        })
+        .collect();
+    let users = manage::users_in_scope(state.db.conn(), &scope)
+        .await?
+        .into_iter()
+        .map(|u| opt(u.id.to_string(), u.username, q.staff_id == Some(u.id)))
+        .collect();
+    let page = AuditPage {
+        page: user.page(&state, "admin", "b.audit.title").await,
+        rows,
+        users,
+        from: q.from.map(|d| d.to_string()).unwrap_or_default(),
+        to: q.to.map(|d| d.to_string()).unwrap_or_default(),
+        next_href,
+    };
+    Ok(page.into_response())
+}

@@ -1,0 +1,192 @@
+//! `/admin/users`: the staff users in scope; create one, deactivate or reactivate, reset a
+//! password (the new one shown once). County and town admins only.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use gridline_shared::domain::{AreaLevel, StaffRole};
+use gridline_shared::manage;
+use rust_i18n::t;
+
+use super::{Opt, opt};
+use crate::app::AppState;
+use crate::panel::PanelError;
+use crate::panel::error::form_refusal as refusal;
+use crate::panel::forms::FormData;
+use crate::panel::layout::{PageCtx, local_time_opt};
+use crate::panel::session::CurrentUser;
+
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub area: String,
+    pub active: bool,
+    pub last_login: String,
+    pub manageable: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users.html")]
+pub struct UsersPage {
+    pub page: PageCtx,
+    pub rows: Vec<UserRow>,
+    pub roles: Vec<Opt>,
+    pub areas: Vec<Opt>,
+    pub error: Option<String>,
+    /// `(username, password)` after a reset: shown once.
+    pub new_password: Option<(String, String)>,
+}
+
+async fn render_users(
+    state: &AppState,
+    user: &CurrentUser,
+    error: Option<String>,
+    new_password: Option<(String, String)>,
+) -> Result<Response, PanelError> {
+    let locale = user.locale;
+    let conn = state.db.conn();
+    let scope = user.scope();
+    let users = manage::users_in_scope(conn, &scope).await?;
+    let names =
+        gridline_shared::inbox::area_names(conn, users.iter().map(|u| u.area_path.as_str()))
+            .await?;
+    let rows = users
+        .iter()
+        .map(|u| UserRow {
+            id: u.id,
+            username: u.username.clone(),
+            role: t!(format!("panel.role.{}", u.role.code()), locale = locale).into_owned(),
+            area: gridline_shared::inbox::display_or_county(&u.area_path, &names),
+            active: u.active,
+            last_login: local_time_opt(u.last_login_at),
+            manageable: u.id != user.user.id
+                && manage::may_manage_user(&user.user, u.role, &u.area_path),
+        })
+        .collect();
+    let roles = StaffRole::ALL
+        .iter()
+        .filter(|r| user.user.role == StaffRole::CountyAdmin || **r != StaffRole::CountyAdmin)
+        .map(|r| {
+            opt(
+                r.code(),
+                t!(format!("panel.role.{}", r.code()), locale = locale),
+                *r == StaffRole::Secretary,
+            )
+        })
+        .collect();
+    let areas = manage::area_tree(conn, &scope, AreaLevel::Community)
+        .await?
+        .into_iter()
+        .map(|(a, depth)| {
+            opt(
+                a.id.to_string(),
+                format!("{}{}", "　".repeat(depth), a.name),
+                false,
+            )
+        })
+        .collect();
+    let status = super::form_status(&error);
+    let page = UsersPage {
+        page: user.page(state, "admin", "b.users.title").await,
+        rows,
+        roles,
+        areas,
+        error,
+        new_password,
+    };
+    Ok((status, page).into_response())
+}
+
+pub async fn users_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, PanelError> {
+    user.require_admin()?;
+    render_users(&state, &user, None, None).await
+}
+
+/// POST /admin/users (`username`, `password`, `role`, `area`)
+pub async fn create_user(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    form: FormData,
+) -> Result<Response, PanelError> {
+    user.require_admin()?;
+    let locale = user.locale;
+    let role = form.get("role").and_then(StaffRole::parse).ok_or_else(|| {
+        PanelError::BadRequest(t!("b.users.bad_role", locale = locale).into_owned())
+    })?;
+    let area: i64 = form
+        .get("area")
+        .and_then(|a| a.parse().ok())
+        .ok_or(PanelError::NotFound)?;
+    let username = form.get("username").unwrap_or("");
+    let password = form.raw("password");
+    let txn = state.db.write().await?;
+    match manage::create_user(&*txn, &user.user, username, password, role, area).await {
+        Ok(u) => {
+            user.audit_in(
+                &*txn,
+                "user.create",
+                Some(&format!("user:{}", u.username)),
+                Some(role.code()),
+            )
+            .await?;
+            txn.commit().await?;
+            Ok(Redirect::to("/admin/users").into_response())
+        }
+        Err(e) => {
+            drop(txn);
+            let m = refusal(e, locale)?;
+            render_users(&state, &user, Some(m), None).await
+        }
+    }
+}
+
+/// POST /admin/users/{id}/active (`active` = 1 | 0)
+pub async fn set_user_active(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    form: FormData,
+) -> Result<Response, PanelError> {
+    user.require_admin()?;
+    let active = form.get("active") == Some("1");
+    let txn = state.db.write().await?;
+    let u = manage::set_user_active(&*txn, &user.user, id, active).await?;
+    user.audit_in(
+        &*txn,
+        if active {
+            "user.activate"
+        } else {
+            "user.deactivate"
+        },
+        Some(&format!("user:{}", u.username)),
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Redirect::to("/admin/users").into_response())
+}
+
+/// POST /admin/users/{id}/reset: a new one-time password, shown once.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PanelError> {
+    user.require_admin()?;
+    let txn = state.db.write().await?;
+    let (u, password) = manage::reset_password(&*txn, &user.user, id).await?;
+    user.audit_in(
+        &*txn,
+        "user.reset_password",
+        Some(&format!("user:{}", u.username)),
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    render_users(&state, &user, None, Some((u.username, password))).await
+}
