@@ -1,6 +1,7 @@
-//! Panel part B over HTTP: the JSON API (bearer tokens, scope, 401/404), the token page,
-//! exports, the dashboard, roster upload (good, bad rows, broken file), members and bind
-//! sheets, and the admin pages (refused to a viewer, CSRF on every form, audited).
+//! The panel pages beside the inbox and notices, over HTTP: the JSON API (bearer tokens, scope,
+//! 401/404), the token page, exports, the dashboard, roster upload (good, bad rows, broken
+//! file), members and bind sheets, and the admin pages (refused to a viewer, CSRF on every
+//! form, audited).
 
 use chrono::Utc;
 use gridline_shared::api_tokens;

@@ -1,6 +1,6 @@
-//! Panel part B, core: dashboard figures on a hand-made county with known answers, exports
-//! (CSV and XLSX; number first, masked phones, unmasking refused to a viewer, scoped), API
-//! tokens, and `gridline export reports` through the real binary.
+//! Figures and files, called in the core: dashboard figures on a hand-made county with known
+//! answers, exports (CSV and XLSX; number first, masked phones, unmasking refused to a viewer,
+//! scoped), API tokens, and `gridline export reports` through the real binary.
 
 use chrono::{Duration, TimeDelta};
 use gridline_shared::api_tokens;

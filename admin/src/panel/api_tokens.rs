@@ -54,7 +54,7 @@ async fn render_tokens(
         .collect();
     let status = super::form_status(&error);
     let page = TokensPage {
-        page: user.page(state, "api", "b.api.title").await,
+        page: user.page(state, "api", "panel.api_tokens.title").await,
         tokens,
         new_secret,
         error,
@@ -82,7 +82,7 @@ pub async fn create_token(
         Ok(c) => c,
         Err(CoreError::Invalid(_)) => {
             drop(txn);
-            let msg = rust_i18n::t!("b.api.bad_name", locale = user.locale).into_owned();
+            let msg = rust_i18n::t!("panel.api_tokens.bad_name", locale = user.locale).into_owned();
             return render_tokens(&state, &user, None, Some(msg)).await;
         }
         Err(e) => return Err(e.into()),

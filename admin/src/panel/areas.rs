@@ -52,7 +52,7 @@ async fn render_areas(
         .collect();
     let status = super::form_status(&error);
     let page = AreasPage {
-        page: user.page(state, "admin", "b.areas.title").await,
+        page: user.page(state, "admin", "panel.areas.title").await,
         rows,
         error,
     };

@@ -99,7 +99,7 @@ pub async fn audit_page(
         .map(|u| opt(u.id.to_string(), u.username, q.staff_id == Some(u.id)))
         .collect();
     let page = AuditPage {
-        page: user.page(&state, "admin", "b.audit.title").await,
+        page: user.page(&state, "admin", "panel.audit.title").await,
         rows,
         users,
         from: q.from.map(|d| d.to_string()).unwrap_or_default(),

@@ -72,7 +72,7 @@ async fn render_categories(
     }
     let status = super::form_status(&error);
     let page = CategoriesPage {
-        page: user.page(state, "admin", "b.categories.title").await,
+        page: user.page(state, "admin", "panel.categories.title").await,
         rows,
         editable: user.user.role == StaffRole::CountyAdmin,
         error,

@@ -56,7 +56,7 @@ fn duration_text(d: chrono::TimeDelta, locale: &str) -> String {
     let minutes = d.num_minutes();
     let (days, hours, mins) = (minutes / 1440, (minutes % 1440) / 60, minutes % 60);
     t!(
-        "b.dash.duration",
+        "panel.dashboard.duration",
         locale = locale,
         days = days,
         hours = hours,
@@ -94,34 +94,34 @@ pub async fn page(
         .map(|p| {
             opt(
                 p.to_string(),
-                t!(format!("b.dash.period.{p}"), locale = locale),
+                t!(format!("panel.dashboard.period.{p}"), locale = locale),
                 *p == days,
             )
         })
         .collect();
     let figures = vec![
         Figure {
-            label: t!("b.dash.total", locale = locale).into_owned(),
+            label: t!("panel.dashboard.total", locale = locale).into_owned(),
             value: d.total.to_string(),
             detail: String::new(),
         },
         Figure {
-            label: t!("b.dash.overdue", locale = locale).into_owned(),
+            label: t!("panel.dashboard.overdue", locale = locale).into_owned(),
             value: d.open_overdue.to_string(),
             detail: String::new(),
         },
         Figure {
-            label: t!("b.dash.on_time", locale = locale).into_owned(),
+            label: t!("panel.dashboard.on_time", locale = locale).into_owned(),
             value: d.on_time.percent(),
             detail: rate_detail(&d.on_time),
         },
         Figure {
-            label: t!("b.dash.closure", locale = locale).into_owned(),
+            label: t!("panel.dashboard.closure", locale = locale).into_owned(),
             value: d.closure.percent(),
             detail: rate_detail(&d.closure),
         },
         Figure {
-            label: t!("b.dash.median", locale = locale).into_owned(),
+            label: t!("panel.dashboard.median", locale = locale).into_owned(),
             value: d
                 .median_time_to_close
                 .map(|m| duration_text(m, locale))
@@ -129,14 +129,14 @@ pub async fn page(
             detail: String::new(),
         },
         Figure {
-            label: t!("b.dash.bind", locale = locale).into_owned(),
+            label: t!("panel.dashboard.bind", locale = locale).into_owned(),
             value: d.bind.percent(),
             detail: rate_detail(&d.bind),
         },
         Figure {
-            label: t!("b.dash.ack", locale = locale).into_owned(),
+            label: t!("panel.dashboard.ack", locale = locale).into_owned(),
             value: d.acknowledgement.as_ref().map_or_else(
-                || t!("b.dash.na", locale = locale).into_owned(),
+                || t!("panel.dashboard.na", locale = locale).into_owned(),
                 |r| r.percent(),
             ),
             detail: d
@@ -178,12 +178,16 @@ pub async fn page(
         .map(|b| {
             let label = match b.upper_hours {
                 Some(u) => t!(
-                    "b.dash.hours_range",
+                    "panel.dashboard.hours_range",
                     locale = locale,
                     from = b.lower_hours,
                     to = u
                 ),
-                None => t!("b.dash.hours_more", locale = locale, from = b.lower_hours),
+                None => t!(
+                    "panel.dashboard.hours_more",
+                    locale = locale,
+                    from = b.lower_hours
+                ),
             };
             Bar::count(label, b.count, "#2e9d48")
         })
@@ -200,22 +204,30 @@ pub async fn page(
         })
         .collect();
     let mut charts_svg = vec![
-        charts::hbars(&t!("b.dash.chart.state", locale = locale), &by_state, None),
-        charts::hbars(&t!("b.dash.chart.kind", locale = locale), &by_kind, None),
         charts::hbars(
-            &t!("b.dash.chart.category", locale = locale),
+            &t!("panel.dashboard.chart.state", locale = locale),
+            &by_state,
+            None,
+        ),
+        charts::hbars(
+            &t!("panel.dashboard.chart.kind", locale = locale),
+            &by_kind,
+            None,
+        ),
+        charts::hbars(
+            &t!("panel.dashboard.chart.category", locale = locale),
             &by_category,
             None,
         ),
         charts::hbars(
-            &t!("b.dash.chart.close_time", locale = locale),
+            &t!("panel.dashboard.chart.close_time", locale = locale),
             &histogram,
             None,
         ),
     ];
     if !ranking_bars.is_empty() {
         charts_svg.push(charts::hbars(
-            &t!("b.dash.chart.ranking", locale = locale),
+            &t!("panel.dashboard.chart.ranking", locale = locale),
             &ranking_bars,
             Some(100.0),
         ));
@@ -235,7 +247,7 @@ pub async fn page(
         .collect();
     let ranking_title = match d.ranking_level {
         Some(level) => t!(
-            "b.dash.ranking",
+            "panel.dashboard.ranking",
             locale = locale,
             level = t!(super::level_key(level), locale = locale)
         )
@@ -243,13 +255,15 @@ pub async fn page(
         None => String::new(),
     };
     let page = DashboardPage {
-        page: user.page(&state, "dashboard", "b.dash.title").await,
+        page: user
+            .page(&state, "dashboard", "panel.dashboard.title")
+            .await,
         periods,
         figures,
         ranking_title,
         ranking,
         charts: charts_svg,
-        definitions: t!("b.dash.definitions", locale = locale).into_owned(),
+        definitions: t!("panel.dashboard.definitions", locale = locale).into_owned(),
     };
     Ok(page.into_response())
 }

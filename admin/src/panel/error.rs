@@ -64,8 +64,8 @@ impl From<LifecycleError> for PanelError {
 /// error as it is.
 pub fn form_refusal(e: CoreError, locale: &str) -> Result<String, PanelError> {
     match e {
-        CoreError::Invalid(m) => Ok(format!("{}{m}", t!("b.admin.invalid", locale = locale))),
-        CoreError::Conflict(_) => Ok(t!("b.admin.conflict", locale = locale).into_owned()),
+        CoreError::Invalid(m) => Ok(format!("{}{m}", t!("panel.admin.invalid", locale = locale))),
+        CoreError::Conflict(_) => Ok(t!("panel.admin.conflict", locale = locale).into_owned()),
         e => Err(e.into()),
     }
 }

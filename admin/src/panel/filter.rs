@@ -12,7 +12,7 @@ use crate::panel::PanelError;
 use crate::panel::forms::FormData;
 
 pub fn bad_filter(locale: &str, what: &str) -> PanelError {
-    PanelError::BadRequest(t!("b.filter.bad", locale = locale, what = what).into_owned())
+    PanelError::BadRequest(t!("panel.filter.bad", locale = locale, what = what).into_owned())
 }
 
 /// The inbox's filter from its query parameters (`state` repeatable or `open`, `kind`,
@@ -94,10 +94,10 @@ pub fn opt(value: impl Into<String>, label: impl Into<String>, selected: bool) -
 pub fn level_key(level: gridline_shared::domain::AreaLevel) -> &'static str {
     use gridline_shared::domain::AreaLevel::*;
     match level {
-        County => "b.level.county",
-        Town => "b.level.town",
-        Community => "b.level.community",
-        Grid => "b.level.grid",
-        MicroGrid => "b.level.micro_grid",
+        County => "panel.level.county",
+        Town => "panel.level.town",
+        Community => "panel.level.community",
+        Grid => "panel.level.grid",
+        MicroGrid => "panel.level.micro_grid",
     }
 }

@@ -42,12 +42,12 @@ pub async fn holidays_page(
         .into_iter()
         .map(|h| HolidayRow {
             day: h.day.format("%Y-%m-%d").to_string(),
-            kind: t!(format!("b.holidays.kind.{}", h.kind), locale = locale).into_owned(),
+            kind: t!(format!("panel.holidays.kind.{}", h.kind), locale = locale).into_owned(),
             name: h.name,
         })
         .collect();
     let page = HolidaysPage {
-        page: user.page(&state, "admin", "b.holidays.title").await,
+        page: user.page(&state, "admin", "panel.holidays.title").await,
         rows,
         editable: user.user.role == StaffRole::CountyAdmin,
     };
@@ -58,7 +58,7 @@ fn form_day(form: &FormData, locale: &str) -> Result<NaiveDate, PanelError> {
     form.get("day")
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         .ok_or_else(|| {
-            PanelError::BadRequest(t!("b.holidays.bad_day", locale = locale).into_owned())
+            PanelError::BadRequest(t!("panel.holidays.bad_day", locale = locale).into_owned())
         })
 }
 
@@ -78,7 +78,7 @@ pub async fn add_holiday(
         Some("holiday") | None => DayKind::Holiday,
         Some(_) => {
             return Err(PanelError::BadRequest(
-                t!("b.holidays.bad_kind", locale = user.locale).into_owned(),
+                t!("panel.holidays.bad_kind", locale = user.locale).into_owned(),
             ));
         }
     };
@@ -87,7 +87,7 @@ pub async fn add_holiday(
     if name.chars().count() > MAX_HOLIDAY_NAME_CHARS {
         return Err(PanelError::BadRequest(
             t!(
-                "b.holidays.name_too_long",
+                "panel.holidays.name_too_long",
                 locale = user.locale,
                 max = MAX_HOLIDAY_NAME_CHARS
             )

@@ -78,7 +78,7 @@ async fn render(
             bound: m.is_bound(),
             left: m.status == MemberStatus::Left,
             status: t!(
-                format!("b.member.status.{}", m.status.code()),
+                format!("panel.member.status.{}", m.status.code()),
                 locale = locale
             )
             .into_owned(),
@@ -101,7 +101,7 @@ async fn render(
         })
         .collect();
     let page = RosterPage {
-        page: user.page(state, "roster", "b.roster.title").await,
+        page: user.page(state, "roster", "panel.roster.title").await,
         can_manage: user.user.role.is_admin(),
         q: q.unwrap_or("").to_owned(),
         members,
@@ -141,7 +141,7 @@ pub async fn upload(
     let locale = user.locale;
     let mut file: Option<Vec<u8>> = None;
     while let Some(field) = multipart.next_field().await.map_err(|_| {
-        PanelError::BadRequest(t!("b.roster.bad_upload", locale = locale).into_owned())
+        PanelError::BadRequest(t!("panel.roster.bad_upload", locale = locale).into_owned())
     })? {
         if field.name() == Some("file") {
             let bytes = field.bytes().await.map_err(|_| PanelError::TooLarge)?;
@@ -158,7 +158,7 @@ pub async fn upload(
             let result = UploadResult {
                 ok: false,
                 summary: t!(
-                    "b.roster.failed",
+                    "panel.roster.failed",
                     locale = locale,
                     reason = e.message(locale)
                 )
@@ -189,10 +189,10 @@ pub async fn upload(
         summary
             .out_of_scope_rows
             .iter()
-            .map(|row| t!("b.roster.out_of_scope", locale = locale, row = row).into_owned()),
+            .map(|row| t!("panel.roster.out_of_scope", locale = locale, row = row).into_owned()),
     );
     let text = t!(
-        "b.roster.done",
+        "panel.roster.done",
         locale = locale,
         rows = summary.rows,
         new = summary.members_new,
@@ -303,7 +303,7 @@ pub async fn sheet(
     )
     .await?;
     let page = SheetPage {
-        page: user.page(&state, "roster", "b.sheet.title").await,
+        page: user.page(&state, "roster", "panel.bind_sheet.title").await,
         community: area.name,
         rows,
     };

@@ -89,7 +89,7 @@ async fn render_users(
         .collect();
     let status = super::form_status(&error);
     let page = UsersPage {
-        page: user.page(state, "admin", "b.users.title").await,
+        page: user.page(state, "admin", "panel.users.title").await,
         rows,
         roles,
         areas,
@@ -116,7 +116,7 @@ pub async fn create_user(
     user.require_admin()?;
     let locale = user.locale;
     let role = form.get("role").and_then(StaffRole::parse).ok_or_else(|| {
-        PanelError::BadRequest(t!("b.users.bad_role", locale = locale).into_owned())
+        PanelError::BadRequest(t!("panel.users.bad_role", locale = locale).into_owned())
     })?;
     let area: i64 = form
         .get("area")
