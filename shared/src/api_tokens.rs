@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::db::Db;
 use crate::entity::{api_token, staff_user};
 use crate::error::{CoreError, CoreResult};
+use crate::problem::Problem;
 
 /// Every secret starts with this, so a leaked one is easy to recognise.
 pub const SECRET_PREFIX: &str = "gl_";
@@ -57,12 +58,12 @@ pub async fn create(
 ) -> CoreResult<NewToken> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(CoreError::Invalid(format!(
-            "a token needs a name of 1–{MAX_NAME_CHARS} characters"
-        )));
+        return Err(CoreError::Invalid(Problem::TokenNameInvalid {
+            max: MAX_NAME_CHARS,
+        }));
     }
     if !creator.active {
-        return Err(CoreError::Forbidden("inactive user".into()));
+        return Err(CoreError::Forbidden(Problem::InactiveUser));
     }
     let secret = generate_secret();
     let token = api_token::ActiveModel {

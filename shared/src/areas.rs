@@ -11,7 +11,11 @@ use sea_orm::{
 use crate::domain::AreaLevel;
 use crate::entity::area::{self, Entity as Area};
 use crate::error::{CoreError, CoreResult};
+use crate::problem::Problem;
 use crate::scope::Scope;
+
+/// Longest name of an area.
+pub const MAX_NAME_CHARS: usize = 60;
 
 /// The county (root) area, created on first use with the configured name.
 pub async fn ensure_root(db: &impl ConnectionTrait, county_name: &str) -> CoreResult<area::Model> {
@@ -46,7 +50,9 @@ pub async fn insert_child(
 ) -> CoreResult<area::Model> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(CoreError::Invalid("empty area name".into()));
+        return Err(CoreError::Invalid(Problem::AreaNameInvalid {
+            max: MAX_NAME_CHARS,
+        }));
     }
     let inserted = area::ActiveModel {
         parent_id: Set(parent.map(|p| p.id)),
@@ -91,7 +97,11 @@ pub async fn resolve_names(db: &impl ConnectionTrait, names: &str) -> CoreResult
             .filter(area::Column::Name.eq(name))
             .one(db)
             .await?
-            .ok_or_else(|| CoreError::Invalid(format!("no area named {name:?} there")))?;
+            .ok_or_else(|| {
+                CoreError::Invalid(Problem::NoSuchAreaName {
+                    name: name.to_owned(),
+                })
+            })?;
     }
     Ok(current)
 }

@@ -2,12 +2,179 @@
 //! who, what, when and from where. Never put personal data (residents' names or phones) in
 //! `target` or `detail`.
 
-use chrono::{DateTime, Utc};
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Set};
 
 use crate::entity::{audit_entry, staff_user};
 use crate::error::CoreResult;
 use crate::scope::Scope;
+
+/// What an audit line records, by the code stored in `action`. Lines about a report action are
+/// not here: they are `report.<action>` and `report.<action>.refused` (see [`report_action`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::EnumIter, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum AuditAction {
+    #[strum(serialize = "login.success")]
+    LoginSuccess,
+    #[strum(serialize = "login.failure")]
+    LoginFailure,
+    #[strum(serialize = "login.throttled")]
+    LoginThrottled,
+    Logout,
+    #[strum(serialize = "area.add")]
+    AreaAdd,
+    #[strum(serialize = "area.rename")]
+    AreaRename,
+    #[strum(serialize = "category.limits")]
+    CategoryLimits,
+    #[strum(serialize = "holiday.set")]
+    HolidaySet,
+    #[strum(serialize = "holiday.remove")]
+    HolidayRemove,
+    #[strum(serialize = "user.create")]
+    UserCreate,
+    #[strum(serialize = "user.activate")]
+    UserActivate,
+    #[strum(serialize = "user.deactivate")]
+    UserDeactivate,
+    #[strum(serialize = "user.reset_password")]
+    UserResetPassword,
+    #[strum(serialize = "member.deactivate")]
+    MemberDeactivate,
+    #[strum(serialize = "roster.import")]
+    RosterImport,
+    #[strum(serialize = "roster.import.failed")]
+    RosterImportFailed,
+    #[strum(serialize = "roster.bind_sheet")]
+    RosterBindSheet,
+    #[strum(serialize = "api_token.create")]
+    ApiTokenCreate,
+    #[strum(serialize = "api_token.revoke")]
+    ApiTokenRevoke,
+    #[strum(serialize = "export.reports")]
+    ExportReports,
+    #[strum(serialize = "export.refused")]
+    ExportRefused,
+    #[strum(serialize = "notice.create")]
+    NoticeCreate,
+    #[strum(serialize = "notice.send")]
+    NoticeSend,
+    #[strum(serialize = "notice.pause")]
+    NoticePause,
+    #[strum(serialize = "notice.resume")]
+    NoticeResume,
+    #[strum(serialize = "notice.cancel")]
+    NoticeCancel,
+    #[strum(serialize = "notice.batch_time")]
+    NoticeBatchTime,
+    #[strum(serialize = "notice.reminder_time")]
+    NoticeReminderTime,
+    #[strum(serialize = "notice.remind")]
+    NoticeRemind,
+    #[strum(serialize = "notice.resend_uncertain")]
+    NoticeResendUncertain,
+    #[strum(serialize = "notice.export")]
+    NoticeExport,
+    #[strum(serialize = "simulator.input")]
+    SimulatorInput,
+}
+
+impl AuditAction {
+    /// The code stored in the log.
+    pub fn code(self) -> &'static str {
+        self.into()
+    }
+
+    /// The action of a stored code (`None`: a report action, or a code this version does not
+    /// know).
+    pub fn parse(code: &str) -> Option<AuditAction> {
+        use strum::IntoEnumIterator;
+        AuditAction::iter().find(|a| a.code() == code)
+    }
+}
+
+/// A report action's audit code (`report.accept`, `report.accept.refused`) read back: the
+/// action's code (see [`crate::lifecycle::Action::code`]) and whether it was refused.
+pub fn report_action(code: &str) -> Option<(&str, bool)> {
+    let rest = code.strip_prefix("report.")?;
+    Some(match rest.strip_suffix(".refused") {
+        Some(action) => (action, true),
+        None => (rest, false),
+    })
+}
+
+/// What an audit line is about, stored in `target` as `<kind>:<id>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditTarget {
+    Report(i64),
+    Notice(i64),
+    Area(i64),
+    Member(i64),
+    ApiToken(i64),
+    /// A staff user, by username (also for failed logins of unknown names).
+    User(String),
+    /// A category, by code.
+    Category(String),
+    /// A day of the holiday table.
+    Day(NaiveDate),
+}
+
+impl AuditTarget {
+    /// The kind's code (`report`, `notice`, …), as stored before the colon.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditTarget::Report(_) => "report",
+            AuditTarget::Notice(_) => "notice",
+            AuditTarget::Area(_) => "area",
+            AuditTarget::Member(_) => "member",
+            AuditTarget::ApiToken(_) => "api_token",
+            AuditTarget::User(_) => "user",
+            AuditTarget::Category(_) => "category",
+            AuditTarget::Day(_) => "day",
+        }
+    }
+
+    /// What follows the colon.
+    pub fn id(&self) -> String {
+        match self {
+            AuditTarget::Report(id)
+            | AuditTarget::Notice(id)
+            | AuditTarget::Area(id)
+            | AuditTarget::Member(id)
+            | AuditTarget::ApiToken(id) => id.to_string(),
+            AuditTarget::User(name) | AuditTarget::Category(name) => name.clone(),
+            AuditTarget::Day(day) => day.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for AuditTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind(), self.id())
+    }
+}
+
+impl FromStr for AuditTarget {
+    type Err = ();
+    fn from_str(s: &str) -> Result<AuditTarget, ()> {
+        let (kind, id) = s.split_once(':').ok_or(())?;
+        let number = || id.parse::<i64>().map_err(|_| ());
+        Ok(match kind {
+            "report" => AuditTarget::Report(number()?),
+            "notice" => AuditTarget::Notice(number()?),
+            "area" => AuditTarget::Area(number()?),
+            "member" => AuditTarget::Member(number()?),
+            "api_token" => AuditTarget::ApiToken(number()?),
+            "user" => AuditTarget::User(id.to_owned()),
+            "category" => AuditTarget::Category(id.to_owned()),
+            "day" => AuditTarget::Day(id.parse().map_err(|_| ())?),
+            _ => return Err(()),
+        })
+    }
+}
 
 /// Longest `detail` kept (longer text is cut).
 pub const MAX_DETAIL_CHARS: usize = 500;
@@ -65,5 +232,38 @@ pub fn visible_in(scope: &Scope, is_root: bool) -> Condition {
         cond.add(audit_entry::Column::AreaPath.is_null())
     } else {
         cond
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strum::IntoEnumIterator;
+
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for a in AuditAction::iter() {
+            assert_eq!(AuditAction::parse(a.code()), Some(a));
+            assert!(report_action(a.code()).is_none(), "{}", a.code());
+        }
+        assert_eq!(AuditAction::Logout.code(), "logout");
+        assert_eq!(AuditAction::parse("report.accept"), None);
+        assert_eq!(report_action("report.accept"), Some(("accept", false)));
+        assert_eq!(
+            report_action("report.verify_fail.refused"),
+            Some(("verify_fail", true))
+        );
+        for t in [
+            AuditTarget::Report(12),
+            AuditTarget::User("张三".into()),
+            AuditTarget::Category("hazard.fire".into()),
+            AuditTarget::Day(NaiveDate::from_ymd_opt(2026, 10, 1).unwrap_or_default()),
+        ] {
+            assert_eq!(t.to_string().parse::<AuditTarget>(), Ok(t));
+        }
+        assert_eq!("notice:12".parse(), Ok(AuditTarget::Notice(12)));
+        assert!("notice:x".parse::<AuditTarget>().is_err());
+        assert!("what:1".parse::<AuditTarget>().is_err());
     }
 }

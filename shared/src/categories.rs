@@ -15,6 +15,44 @@ pub struct Limits {
     pub handle: TimeLimit,
 }
 
+/// One of a category's six time limits (accept or handle × urgency).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, strum::EnumIter)]
+pub enum LimitField {
+    #[default]
+    AcceptNormal,
+    AcceptUrgent,
+    AcceptCritical,
+    HandleNormal,
+    HandleUrgent,
+    HandleCritical,
+}
+
+impl LimitField {
+    /// The name of its form field and of its column.
+    pub fn code(self) -> &'static str {
+        match self {
+            LimitField::AcceptNormal => "accept_normal",
+            LimitField::AcceptUrgent => "accept_urgent",
+            LimitField::AcceptCritical => "accept_critical",
+            LimitField::HandleNormal => "handle_normal",
+            LimitField::HandleUrgent => "handle_urgent",
+            LimitField::HandleCritical => "handle_critical",
+        }
+    }
+
+    /// The i18n key of its name (in this crate's texts).
+    pub fn i18n_key(self) -> &'static str {
+        match self {
+            LimitField::AcceptNormal => "limit_field.accept_normal",
+            LimitField::AcceptUrgent => "limit_field.accept_urgent",
+            LimitField::AcceptCritical => "limit_field.accept_critical",
+            LimitField::HandleNormal => "limit_field.handle_normal",
+            LimitField::HandleUrgent => "limit_field.handle_urgent",
+            LimitField::HandleCritical => "limit_field.handle_critical",
+        }
+    }
+}
+
 /// County defaults: accept within 1 working day (30 minutes when urgent or critical); handle
 /// within 2 working days (1 when urgent, the same day when critical).
 pub fn default_limits(urgency: Urgency) -> Limits {

@@ -19,6 +19,7 @@ use crate::entity::{category, report};
 use crate::error::{CoreError, CoreResult};
 use crate::holidays::county_offset;
 use crate::inbox::{self, InboxFilter};
+use crate::problem::Problem;
 use crate::scope::Scope;
 
 /// Reports read per query.
@@ -140,9 +141,7 @@ pub async fn export_reports(
         && let Exporter::Staff(role) = exporter
         && !may_unmask(role)
     {
-        return Err(CoreError::Forbidden(
-            "this role may not export residents' contacts".into(),
-        ));
+        return Err(CoreError::Forbidden(Problem::MayNotUnmask));
     }
     let cond = filter_condition(db, req.scope, req.filter, req.now).await?;
     let categories: HashMap<i64, category::Model> = category::Entity::find()
@@ -399,9 +398,9 @@ impl XlsxSink {
 impl RowSink for XlsxSink {
     fn row(&mut self, row: &ExportRow) -> CoreResult<()> {
         if u64::from(self.next_row) > MAX_XLSX_ROWS {
-            return Err(CoreError::Invalid(format!(
-                "more than {MAX_XLSX_ROWS} rows: narrow the filter or export CSV"
-            )));
+            return Err(CoreError::Invalid(Problem::TooManyRowsForXlsx {
+                max: MAX_XLSX_ROWS,
+            }));
         }
         let r = self.next_row;
         let sheet = self.workbook.worksheet_from_index(0).map_err(xlsx_err)?;

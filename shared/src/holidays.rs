@@ -6,6 +6,7 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set};
 use crate::calendar::{DayKind, WorkCalendar};
 use crate::entity::holiday;
 use crate::error::{CoreError, CoreResult};
+use crate::problem::Problem;
 
 /// The county's local time: China Standard Time.
 pub fn county_offset() -> FixedOffset {
@@ -20,14 +21,14 @@ pub fn county_day_start(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
         .from_local_datetime(&day.and_time(NaiveTime::MIN))
         .single()
         .map(|d| d.with_timezone(&Utc))
-        .ok_or_else(|| CoreError::Invalid("bad date".into()))
+        .ok_or(CoreError::Invalid(Problem::DateOutOfRange))
 }
 
 /// The county's midnight at the end of `day` (the exclusive end of a range of whole days).
 pub fn county_day_end(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
     let next = day
         .succ_opt()
-        .ok_or_else(|| CoreError::Invalid("bad date".into()))?;
+        .ok_or(CoreError::Invalid(Problem::DateOutOfRange))?;
     county_day_start(next)
 }
 

@@ -24,6 +24,7 @@ use crate::entity::{area, category, report};
 use crate::error::{CoreError, CoreResult};
 use crate::holidays::{county_day_end, county_day_start};
 use crate::lifecycle::{self, Action, Actor, LifecycleError, StaffActor, Transition};
+use crate::problem::Problem;
 use crate::scope::Scope;
 
 /// Rows per page unless asked otherwise, and the most a page may hold.
@@ -104,7 +105,7 @@ impl Cursor {
     }
 
     pub fn decode(s: &str) -> CoreResult<Cursor> {
-        let bad = || CoreError::Invalid("bad page cursor".into());
+        let bad = || CoreError::Invalid(Problem::BadPageCursor);
         if let Some(id) = s.strip_prefix('i') {
             return id.parse().map(Cursor::Id).map_err(|_| bad());
         }
@@ -302,9 +303,9 @@ async fn condition_with(
     }
     if let Some(text) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         if text.chars().count() > MAX_SEARCH_CHARS {
-            return Err(CoreError::Invalid(format!(
-                "search text longer than {MAX_SEARCH_CHARS} characters"
-            )));
+            return Err(CoreError::Invalid(Problem::SearchTooLong {
+                max: MAX_SEARCH_CHARS,
+            }));
         }
         let pat = like_pattern(text);
         cond = cond.add(
@@ -358,7 +359,7 @@ pub async fn list(
     if let Some(c) = after
         && !c.matches(sort)
     {
-        return Err(CoreError::Invalid("bad page cursor".into()));
+        return Err(CoreError::Invalid(Problem::BadPageCursor));
     }
     let limit = limit.clamp(1, MAX_PAGE);
     let wide_scope = wide(conn, scope).await?;
@@ -651,9 +652,9 @@ pub async fn bulk(
     now: DateTime<Utc>,
 ) -> CoreResult<Vec<(i64, Result<Transition, LifecycleError>)>> {
     if ids.len() > MAX_BULK {
-        return Err(CoreError::Invalid(format!(
-            "at most {MAX_BULK} reports at once"
-        )));
+        return Err(CoreError::Invalid(Problem::TooManyReports {
+            max: MAX_BULK,
+        }));
     }
     let mut seen = HashSet::new();
     let mut out = Vec::new();

@@ -14,11 +14,13 @@ use sea_orm::{
 
 use crate::areas;
 use crate::calendar::TimeLimit;
+use crate::categories::LimitField;
 use crate::domain::{AreaLevel, MemberStatus, StaffRole};
 use crate::entity::{area, audit_entry, category, member, staff_user};
 use crate::error::{CoreError, CoreResult};
 use crate::holidays::{county_day_end, county_day_start};
 use crate::members::{self, BindCodeRow};
+use crate::problem::Problem;
 use crate::scope::Scope;
 
 pub const MEMBERS_PAGE: u64 = 50;
@@ -57,7 +59,9 @@ pub async fn members_page(
     let mut query = member::Entity::find().filter(scope.condition(member::Column::AreaPath));
     if let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) {
         if q.chars().count() > MAX_QUERY_CHARS {
-            return Err(CoreError::Invalid("search text too long".into()));
+            return Err(CoreError::Invalid(Problem::SearchTooLong {
+                max: MAX_QUERY_CHARS,
+            }));
         }
         query = query.filter(
             Condition::any()
@@ -161,10 +165,10 @@ pub async fn area_tree(
 
 fn check_area_name(name: &str) -> CoreResult<String> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 60 || name.contains('/') {
-        return Err(CoreError::Invalid(
-            "an area name has 1–60 characters and no '/'".into(),
-        ));
+    if name.is_empty() || name.chars().count() > areas::MAX_NAME_CHARS || name.contains('/') {
+        return Err(CoreError::Invalid(Problem::AreaNameInvalid {
+            max: areas::MAX_NAME_CHARS,
+        }));
     }
     Ok(name.to_owned())
 }
@@ -179,7 +183,7 @@ pub async fn rename_area(
     let name = check_area_name(name)?;
     let a = areas::find_in_scope(db, scope, id).await?;
     if a.id == scope.area_id() && a.level != AreaLevel::County {
-        return Err(CoreError::Forbidden("cannot rename your own area".into()));
+        return Err(CoreError::Forbidden(Problem::OwnAreaRename));
     }
     let taken = area::Entity::find()
         .filter(match a.parent_id {
@@ -191,9 +195,7 @@ pub async fn rename_area(
         .one(db)
         .await?;
     if taken.is_some() {
-        return Err(CoreError::Conflict(
-            "an area with that name exists there".into(),
-        ));
+        return Err(CoreError::Conflict(Problem::AreaNameTaken));
     }
     let mut active: area::ActiveModel = a.into();
     active.name = Set(name);
@@ -212,16 +214,14 @@ pub async fn add_area(
     let level = parent
         .level
         .child()
-        .ok_or_else(|| CoreError::Invalid("a micro-grid has no areas below it".into()))?;
+        .ok_or_else(|| CoreError::Invalid(Problem::AreaHasNoChildren))?;
     let taken = area::Entity::find()
         .filter(area::Column::ParentId.eq(parent.id))
         .filter(area::Column::Name.eq(name.clone()))
         .one(db)
         .await?;
     if taken.is_some() {
-        return Err(CoreError::Conflict(
-            "an area with that name exists there".into(),
-        ));
+        return Err(CoreError::Conflict(Problem::AreaNameTaken));
     }
     areas::insert_child(db, Some(&parent), level, &name).await
 }
@@ -251,22 +251,27 @@ pub async fn set_category_limits(
         .one(db)
         .await?
         .ok_or(CoreError::NotFound)?;
-    let parse = |field: &str, text: &str| -> CoreResult<Option<String>> {
+    let parse = |field: LimitField, text: &str| -> CoreResult<Option<String>> {
         let text = text.trim();
         if text.is_empty() {
             return Ok(None);
         }
         TimeLimit::parse(text)
             .map(|l| Some(l.to_string()))
-            .map_err(|e| CoreError::Invalid(format!("{field}: {e}")))
+            .map_err(|_| {
+                CoreError::Invalid(Problem::TimeLimitInvalid {
+                    field,
+                    text: text.to_owned(),
+                })
+            })
     };
     let mut a: category::ActiveModel = cat.into();
-    a.accept_normal = Set(parse("accept_normal", &limits.accept_normal)?);
-    a.accept_urgent = Set(parse("accept_urgent", &limits.accept_urgent)?);
-    a.accept_critical = Set(parse("accept_critical", &limits.accept_critical)?);
-    a.handle_normal = Set(parse("handle_normal", &limits.handle_normal)?);
-    a.handle_urgent = Set(parse("handle_urgent", &limits.handle_urgent)?);
-    a.handle_critical = Set(parse("handle_critical", &limits.handle_critical)?);
+    a.accept_normal = Set(parse(LimitField::AcceptNormal, &limits.accept_normal)?);
+    a.accept_urgent = Set(parse(LimitField::AcceptUrgent, &limits.accept_urgent)?);
+    a.accept_critical = Set(parse(LimitField::AcceptCritical, &limits.accept_critical)?);
+    a.handle_normal = Set(parse(LimitField::HandleNormal, &limits.handle_normal)?);
+    a.handle_urgent = Set(parse(LimitField::HandleUrgent, &limits.handle_urgent)?);
+    a.handle_critical = Set(parse(LimitField::HandleCritical, &limits.handle_critical)?);
     Ok(a.update(db).await?)
 }
 
@@ -306,7 +311,7 @@ pub async fn create_user(
 ) -> CoreResult<staff_user::Model> {
     let area = areas::find_in_scope(db, &actor.scope(), area_id).await?;
     if !may_manage_user(actor, role, &area.path) {
-        return Err(CoreError::Forbidden("may not create this user".into()));
+        return Err(CoreError::Forbidden(Problem::MayNotManageUser));
     }
     crate::staff::create(db, username, password, role, &area).await
 }
@@ -322,7 +327,7 @@ async fn managed_user(
         .await?
         .ok_or(CoreError::NotFound)?;
     if u.id == actor.id || !may_manage_user(actor, u.role, &u.area_path) {
-        return Err(CoreError::Forbidden("may not change this user".into()));
+        return Err(CoreError::Forbidden(Problem::MayNotManageUser));
     }
     Ok(u)
 }

@@ -6,6 +6,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use crate::domain::StaffRole;
 use crate::entity::{area, staff_user};
 use crate::error::{CoreError, CoreResult};
+use crate::problem::Problem;
 use crate::scope::Scope;
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -16,21 +17,19 @@ pub fn validate_username(username: &str) -> CoreResult<String> {
     let u = username.trim();
     let n = u.chars().count();
     if !(2..=32).contains(&n) || !u.chars().all(|c| c.is_alphanumeric() || "_.-".contains(c)) {
-        return Err(CoreError::Invalid(
-            "username must be 2–32 letters, digits, '_', '.' or '-'".into(),
-        ));
+        return Err(CoreError::Invalid(Problem::UsernameInvalid));
     }
     Ok(u.to_owned())
 }
 
 pub fn validate_password(password: &str) -> CoreResult<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(CoreError::Invalid(format!(
-            "password must have at least {MIN_PASSWORD_CHARS} characters"
-        )));
+        return Err(CoreError::Invalid(Problem::PasswordTooShort {
+            min: MIN_PASSWORD_CHARS,
+        }));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(CoreError::Invalid("password is too long".into()));
+        return Err(CoreError::Invalid(Problem::PasswordTooLong));
     }
     Ok(())
 }
@@ -62,9 +61,7 @@ pub async fn create(
     let username = validate_username(username)?;
     validate_password(password)?;
     if find_by_username(db, &username).await?.is_some() {
-        return Err(CoreError::Conflict(format!(
-            "username {username:?} is taken"
-        )));
+        return Err(CoreError::Conflict(Problem::UsernameTaken { username }));
     }
     let hash = hash_password(password).await?;
     Ok(staff_user::ActiveModel {

@@ -80,10 +80,9 @@ pub async fn create_token(
     let txn = state.db.write().await?;
     let created = match api_tokens::create(&*txn, &user.user, name, Utc::now()).await {
         Ok(c) => c,
-        Err(CoreError::Invalid(_)) => {
+        Err(CoreError::Invalid(p)) => {
             drop(txn);
-            let msg = rust_i18n::t!("panel.api_tokens.bad_name", locale = user.locale).into_owned();
-            return render_tokens(&state, &user, None, Some(msg)).await;
+            return render_tokens(&state, &user, None, Some(p.message(user.locale))).await;
         }
         Err(e) => return Err(e.into()),
     };

@@ -5,8 +5,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
+use gridline_shared::audit::{AuditAction, AuditTarget, report_action};
 use gridline_shared::domain::StaffRole;
-use gridline_shared::manage;
+use gridline_shared::entity::category;
+use gridline_shared::{categories, inbox, manage};
+use rust_i18n::t;
 
 use super::{Opt, opt};
 use crate::app::AppState;
@@ -36,6 +39,52 @@ pub struct AuditPage {
 }
 
 const AUDIT_PAGE: u64 = 100;
+
+/// An action code in the user's words (`notice.create` → 起草通知); a code this version does
+/// not know is shown as stored.
+pub fn action_label(code: &str, locale: &str) -> String {
+    if let Some(a) = AuditAction::parse(code) {
+        let key = format!("panel.audit.action.{}", a.code().replace('.', "_"));
+        return tr(locale, &key);
+    }
+    if let Some((action, refused)) = report_action(code)
+        && inbox::PANEL_ACTIONS.contains(&action)
+    {
+        let action = tr(locale, &format!("panel.action.{action}"));
+        let key = if refused {
+            "panel.audit.action.report_refused"
+        } else {
+            "panel.audit.action.report"
+        };
+        return t!(key, locale = locale, action = action).into_owned();
+    }
+    code.to_owned()
+}
+
+/// A target in the user's words (`notice:12` → 通知 #12, a category by its name); one this
+/// version does not know is shown as stored.
+pub fn target_label(target: &str, categories: &[category::Model], locale: &str) -> String {
+    let Ok(t) = target.parse::<AuditTarget>() else {
+        return target.to_owned();
+    };
+    let id = match &t {
+        AuditTarget::Category(code) => categories
+            .iter()
+            .find(|c| &c.code == code)
+            .map_or_else(|| code.clone(), |c| c.label(locale).to_owned()),
+        other => other.id(),
+    };
+    t!(
+        format!("panel.audit.target.{}", t.kind()),
+        locale = locale,
+        id = id
+    )
+    .into_owned()
+}
+
+fn tr(locale: &str, key: &str) -> String {
+    t!(key, locale = locale).into_owned()
+}
 
 /// GET /admin/audit (`user`, `from`, `to`, `before`)
 pub async fn audit_page(
@@ -79,6 +128,7 @@ pub async fn audit_page(
             ser.append_pair("before", &id.to_string());
             format!("/admin/audit?{}", ser.finish())
         });
+    let categories = categories::all(state.db.conn()).await?;
     let rows = entries
         .into_iter()
         .map(|e| AuditRow {
@@ -87,8 +137,12 @@ pub async fn audit_page(
                 .staff_id
                 .and_then(|id| names.get(&id).cloned())
                 .unwrap_or_else(|| "—".into()),
-            action: e.action,
-            target: e.target.unwrap_or_default(),
+            action: action_label(&e.action, locale),
+            target: e
+                .target
+                .as_deref()
+                .map(|t| target_label(t, &categories, locale))
+                .unwrap_or_default(),
             detail: e.detail.unwrap_or_default(),
             ip: e.ip.unwrap_or_default(),
         })

@@ -26,11 +26,13 @@ pub enum PanelError {
     /// Bad input, with a message already in the user's language.
     #[error("bad request: {0}")]
     BadRequest(String),
-    /// The core refused an action (status and message depend on why).
+    /// The core refused a report action (status and message depend on why).
     #[error("refused: {0}")]
     Refused(Refusal),
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
+    /// The core's error: a refusal ([`CoreError::problem`]) says its problem with its own
+    /// status (invalid 400, conflict 409, forbidden 403); anything else is a server error.
     #[error("core: {0}")]
     Core(CoreError),
     #[error("template: {0}")]
@@ -43,8 +45,6 @@ impl From<CoreError> for PanelError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::NotFound => PanelError::NotFound,
-            CoreError::Forbidden(_) => PanelError::Forbidden,
-            CoreError::Invalid(m) => PanelError::BadRequest(m),
             other => PanelError::Core(other),
         }
     }
@@ -60,12 +60,11 @@ impl From<LifecycleError> for PanelError {
     }
 }
 
-/// A core refusal in the user's words, for re-rendering a form with a message; any other
-/// error as it is.
+/// The message of a form shown again: what was invalid or clashes with what is stored, in the
+/// user's words; anything else (not found, forbidden, a server error) as it is.
 pub fn form_refusal(e: CoreError, locale: &str) -> Result<String, PanelError> {
     match e {
-        CoreError::Invalid(m) => Ok(format!("{}{m}", t!("panel.admin.invalid", locale = locale))),
-        CoreError::Conflict(_) => Ok(t!("panel.admin.conflict", locale = locale).into_owned()),
+        CoreError::Invalid(p) | CoreError::Conflict(p) => Ok(p.message(locale)),
         e => Err(e.into()),
     }
 }
@@ -96,35 +95,7 @@ pub fn refusal_message(r: &Refusal, locale: &str) -> String {
             state = t!(state.i18n_key(), locale = locale)
         )
         .into_owned(),
-        Refusal::Invalid(m) => {
-            // The core's messages are English; the common ones have a translation.
-            let key = if m.starts_with("a note is required") {
-                "panel.refusal.note_required"
-            } else if m.starts_with("note longer") {
-                "panel.refusal.note_too_long"
-            } else if m.starts_with("say why") {
-                "panel.refusal.say_why"
-            } else if m.starts_with("the county has no higher") {
-                "panel.refusal.top_level"
-            } else if m.starts_with("this report has no reporter") {
-                "panel.refusal.no_reporter"
-            } else if m.starts_with("no such grid leader") || m.starts_with("this grid leader") {
-                "panel.refusal.bad_member"
-            } else if m.starts_with("no such staff") {
-                "panel.refusal.bad_staff"
-            } else if m.starts_with("a report cannot duplicate itself") {
-                "panel.refusal.self_duplicate"
-            } else if m.starts_with("report #") {
-                "panel.refusal.no_original"
-            } else {
-                ""
-            };
-            if key.is_empty() {
-                format!("{}{m}", t!("panel.refusal.invalid", locale = locale))
-            } else {
-                t!(key, locale = locale).into_owned()
-            }
-        }
+        Refusal::Invalid(p) => p.message(locale),
     }
 }
 
@@ -146,6 +117,9 @@ impl PanelError {
             PanelError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             PanelError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PanelError::Refused(r) => refusal_status(r),
+            PanelError::Core(CoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            PanelError::Core(CoreError::Conflict(_)) => StatusCode::CONFLICT,
+            PanelError::Core(CoreError::Forbidden(_)) => StatusCode::FORBIDDEN,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -161,6 +135,10 @@ impl PanelError {
                 format!("{}{m}", t!("panel.error.bad_request", locale = locale))
             }
             PanelError::Refused(r) => refusal_message(r, locale),
+            PanelError::Core(e) => match e.problem() {
+                Some(p) => p.message(locale),
+                None => t!("panel.error.internal", locale = locale).into_owned(),
+            },
             _ => t!("panel.error.internal", locale = locale).into_owned(),
         }
     }

@@ -11,8 +11,11 @@ use rust_i18n::t;
 use crate::panel::PanelError;
 use crate::panel::forms::FormData;
 
+/// A query parameter that does not parse: "the filter “state” is not valid" (`what` is the
+/// parameter's name, said in the user's words).
 pub fn bad_filter(locale: &str, what: &str) -> PanelError {
-    PanelError::BadRequest(t!("panel.filter.bad", locale = locale, what = what).into_owned())
+    let field = t!(format!("panel.filter.field.{what}"), locale = locale);
+    PanelError::BadRequest(t!("panel.filter.bad", locale = locale, what = field).into_owned())
 }
 
 /// The inbox's filter from its query parameters (`state` repeatable or `open`, `kind`,

@@ -16,6 +16,7 @@ use rust_i18n::t;
 
 use crate::app::AppState;
 use crate::panel::error::{PanelError, refusal_message};
+use crate::panel::filter::bad_filter;
 use crate::panel::forms::FormData;
 use crate::panel::layout::{PageCtx, local_time, local_time_opt};
 use crate::panel::session::CurrentUser;
@@ -87,16 +88,12 @@ struct Parsed {
     pairs: Vec<(String, String)>,
 }
 
-fn bad(locale: &str, what: &str) -> PanelError {
-    PanelError::BadRequest(t!("panel.inbox.bad_filter", locale = locale, what = what).into_owned())
-}
-
 fn parse_query(raw: Option<&str>, locale: &str) -> Result<Parsed, PanelError> {
     let form = FormData::parse(raw.unwrap_or("").as_bytes());
     // The same parameters as the exports and the JSON API.
     let f = crate::panel::filter::parse_filter(&form, locale)?;
     let sort = match form.get("sort") {
-        Some(s) => InboxSort::parse(s).ok_or_else(|| bad(locale, "sort"))?,
+        Some(s) => InboxSort::parse(s).ok_or_else(|| bad_filter(locale, "sort"))?,
         None => InboxSort::default(),
     };
     let after = form.get("after").map(Cursor::decode).transpose()?;
@@ -411,7 +408,7 @@ pub async fn bulk(
         .iter()
         .map(|v| v.parse::<i64>())
         .collect::<Result<_, _>>()
-        .map_err(|_| bad(locale, "ids"))?;
+        .map_err(|_| bad_filter(locale, "ids"))?;
     if ids.is_empty() {
         return Err(PanelError::BadRequest(
             t!("panel.bulk.none_selected", locale = locale).into_owned(),
@@ -430,7 +427,7 @@ pub async fn bulk(
                 })?;
             Action::Assign(a)
         }
-        _ => return Err(bad(locale, "action")),
+        _ => return Err(bad_filter(locale, "action")),
     };
     let outcomes = inbox::bulk(
         &state.db,

@@ -480,13 +480,13 @@ pub async fn create(
     }
     match notices::create(&state.db, &user.actor(), new, Utc::now()).await {
         Ok(n) => Ok(Redirect::to(&format!("/notices/{}", n.id)).into_response()),
-        Err(CoreError::Invalid(m)) => {
+        Err(CoreError::Invalid(p)) => {
             render_new(
                 &state,
                 &user,
                 c,
                 Some(count),
-                Some(m),
+                Some(p.message(locale)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await

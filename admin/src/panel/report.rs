@@ -12,7 +12,7 @@ use chrono::Utc;
 use gridline_shared::domain::ReturnReason;
 use gridline_shared::inbox::{self, ReportDetail};
 use gridline_shared::lifecycle::{Action, LifecycleError};
-use gridline_shared::{reports, response_templates};
+use gridline_shared::{Problem, reports, response_templates};
 use rust_i18n::t;
 
 use crate::app::AppState;
@@ -417,9 +417,7 @@ fn note(form: &FormData) -> Option<String> {
 }
 
 fn required_note(form: &FormData, locale: &str) -> Result<String, PanelError> {
-    note(form).ok_or_else(|| {
-        PanelError::BadRequest(t!("panel.refusal.note_required", locale = locale).into_owned())
-    })
+    note(form).ok_or_else(|| PanelError::BadRequest(Problem::NoteRequired.message(locale)))
 }
 
 /// Reads an action from its form. Unknown action names are "not found".
