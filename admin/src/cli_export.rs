@@ -11,7 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use gridline_shared::domain::{ReportKind, ReportState};
 use gridline_shared::export::{self, CsvSink, ExportRequest, Exporter, XlsxSink};
 use gridline_shared::inbox::InboxFilter;
-use gridline_shared::{Scope, areas};
+use gridline_shared::{CoreError, Scope, areas};
 use rust_i18n::t;
 
 use crate::cli::{CliError, open};
@@ -135,6 +135,6 @@ pub async fn run(
         "{}",
         t!("cli.export.written", locale = locale, count = count)
     );
-    db.close().await?;
+    db.close().await.map_err(CoreError::Db)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,11 +5,20 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Set};
+use std::collections::HashMap;
 
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+
+use crate::db::Db;
+use crate::domain::StaffRole;
 use crate::entity::{audit_entry, staff_user};
 use crate::error::CoreResult;
+use crate::holidays::{county_day_end, county_day_start};
+use crate::lifecycle::StaffActor;
 use crate::scope::Scope;
 
 /// What an audit line records, by the code stored in `action`. Lines about a report action are
@@ -224,6 +233,37 @@ pub async fn record_at(
     .await?)
 }
 
+/// [`record`] of a typed action and target: how the core's staff commands write their line,
+/// inside the transaction of the change.
+pub async fn log(
+    conn: &impl ConnectionTrait,
+    staff_id: Option<i64>,
+    action: AuditAction,
+    target: Option<AuditTarget>,
+    detail: Option<&str>,
+    ip: Option<&str>,
+) -> CoreResult<()> {
+    let target = target.map(|t| t.to_string());
+    record(conn, staff_id, action.code(), target.as_deref(), detail, ip).await?;
+    Ok(())
+}
+
+/// [`log`] in a transaction of its own: the line of something that changes nothing else (an
+/// export, a bind sheet, a refused login).
+pub async fn log_alone(
+    db: &Db,
+    staff_id: Option<i64>,
+    action: AuditAction,
+    target: Option<AuditTarget>,
+    detail: Option<&str>,
+    ip: Option<&str>,
+) -> CoreResult<()> {
+    let txn = db.write().await?;
+    log(&*txn, staff_id, action, target, detail, ip).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// Which audit lines a staff user may read: those of actors inside `scope`, and at the county
 /// root also those without an actor (failed logins of unknown usernames, the system).
 pub fn visible_in(scope: &Scope, is_root: bool) -> Condition {
@@ -233,6 +273,63 @@ pub fn visible_in(scope: &Scope, is_root: bool) -> Condition {
     } else {
         cond
     }
+}
+
+/// A search of the audit log. Days are county-local and inclusive.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub staff_id: Option<i64>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Lines older than this one (the next page).
+    pub before_id: Option<i64>,
+}
+
+/// Audit lines an admin may read, newest first, with the usernames of their actors: those of
+/// actors inside the admin's scope, and for the county admin also those of nobody (failed
+/// logins of unknown names, the system). Only county and town admins read the log.
+pub async fn search(
+    conn: &impl ConnectionTrait,
+    actor: &StaffActor,
+    q: &AuditQuery,
+    limit: u64,
+) -> CoreResult<(Vec<audit_entry::Model>, HashMap<i64, String>)> {
+    crate::staff::require_admin(actor)?;
+    let is_root = actor.role == StaffRole::CountyAdmin
+        && crate::areas::find_root(conn)
+            .await?
+            .is_some_and(|r| r.id == actor.scope.area_id());
+    let mut query = audit_entry::Entity::find().filter(visible_in(&actor.scope, is_root));
+    if let Some(id) = q.staff_id {
+        query = query.filter(audit_entry::Column::StaffId.eq(id));
+    }
+    if let Some(from) = q.from {
+        query = query.filter(audit_entry::Column::At.gte(county_day_start(from)?));
+    }
+    if let Some(to) = q.to {
+        query = query.filter(audit_entry::Column::At.lt(county_day_end(to)?));
+    }
+    if let Some(before) = q.before_id {
+        query = query.filter(audit_entry::Column::Id.lt(before));
+    }
+    let rows = query
+        .order_by_desc(audit_entry::Column::Id)
+        .limit(limit.clamp(1, 500))
+        .all(conn)
+        .await?;
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r.staff_id).collect();
+    let names = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        staff_user::Entity::find()
+            .filter(staff_user::Column::Id.is_in(ids))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.username))
+            .collect()
+    };
+    Ok((rows, names))
 }
 
 #[cfg(test)]

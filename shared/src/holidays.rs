@@ -3,9 +3,12 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set};
 
+use crate::audit::{self, AuditAction, AuditTarget};
 use crate::calendar::{DayKind, WorkCalendar};
+use crate::db::Db;
 use crate::entity::holiday;
 use crate::error::{CoreError, CoreResult};
+use crate::lifecycle::StaffActor;
 use crate::problem::Problem;
 
 /// The county's local time: China Standard Time.
@@ -70,8 +73,62 @@ pub async fn set_day(
     Ok(())
 }
 
-pub async fn remove_day(db: &impl ConnectionTrait, day: NaiveDate) -> CoreResult<()> {
-    holiday::Entity::delete_by_id(day).exec(db).await?;
+/// Longest name of a holiday.
+pub const MAX_NAME_CHARS: usize = 40;
+
+/// Staff command: adds or replaces one day of the county's table. A name too long is refused
+/// rather than cut (nothing typed is silently lost). The county admin only.
+pub async fn set(
+    db: &Db,
+    actor: &StaffActor,
+    day: NaiveDate,
+    kind: DayKind,
+    name: &str,
+    ip: Option<&str>,
+) -> CoreResult<()> {
+    crate::staff::require_county_admin(actor)?;
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(CoreError::Invalid(Problem::HolidayNameTooLong {
+            max: MAX_NAME_CHARS,
+        }));
+    }
+    let txn = db.write().await?;
+    set_day(&*txn, day, kind, name).await?;
+    let target = Some(AuditTarget::Day(day));
+    audit::log(
+        &*txn,
+        Some(actor.id),
+        AuditAction::HolidaySet,
+        target,
+        Some(kind.as_str()),
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Staff command: removes one day from the county's table. The county admin only.
+pub async fn remove(
+    db: &Db,
+    actor: &StaffActor,
+    day: NaiveDate,
+    ip: Option<&str>,
+) -> CoreResult<()> {
+    crate::staff::require_county_admin(actor)?;
+    let txn = db.write().await?;
+    holiday::Entity::delete_by_id(day).exec(&*txn).await?;
+    let target = Some(AuditTarget::Day(day));
+    audit::log(
+        &*txn,
+        Some(actor.id),
+        AuditAction::HolidayRemove,
+        target,
+        None,
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
     Ok(())
 }
 

@@ -195,7 +195,7 @@ pub fn light_of(r: &report::Model, now: DateTime<Utc>) -> Option<Light> {
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as escape character.
-fn like_pattern(text: &str) -> String {
+pub fn like_pattern(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('%');
     for c in text.chars() {
@@ -992,6 +992,35 @@ pub async fn assignee_choices(
         })
         .collect();
     Ok(AssigneeChoices { staff, members })
+}
+
+/// One page of whole report rows of the inbox of `scope` (the JSON API): the inbox's filter
+/// and its newest-first keyset, `after_id` being the number of the last row of the previous
+/// page. Returns the rows and the number to continue after when there are more.
+pub async fn reports_page(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    filter: &InboxFilter,
+    after_id: Option<i64>,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> CoreResult<(Vec<report::Model>, Option<i64>)> {
+    let range = if wide(conn, scope).await? {
+        Range::Filter
+    } else {
+        Range::Indexed
+    };
+    let cond = condition_with(conn, scope, filter, true, range, now).await?;
+    let after = after_id.map(Cursor::Id);
+    let rows = keyset(
+        report::Entity::find().filter(cond),
+        InboxSort::Newest,
+        after.as_ref(),
+    )
+    .limit(limit + 1)
+    .all(conn)
+    .await?;
+    Ok(crate::paging::split(rows, limit, |r| r.id))
 }
 
 #[cfg(test)]

@@ -1483,6 +1483,30 @@ fn push_bulk_message(
     Ok(())
 }
 
+/// Staff command: the recipient list of a notice in scope as CSV (see [`recipients_csv`]), with
+/// the audit line of the export.
+pub async fn export_recipients(
+    db: &Db,
+    actor: &StaffActor,
+    notice_id: i64,
+    locale: &str,
+    ip: Option<&str>,
+) -> CoreResult<Vec<u8>> {
+    use crate::audit::{AuditAction, AuditTarget};
+    let bytes = recipients_csv(db.conn(), &actor.scope, notice_id, locale).await?;
+    let target = Some(AuditTarget::Notice(notice_id));
+    crate::audit::log_alone(
+        db,
+        Some(actor.id),
+        AuditAction::NoticeExport,
+        target,
+        None,
+        ip,
+    )
+    .await?;
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,4 +33,5 @@ mod panel_scheduler;
 mod simulator;
 mod simulator_browser;
 mod small_county;
+mod staff_commands;
 mod stats_exports;

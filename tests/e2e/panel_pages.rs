@@ -29,7 +29,7 @@ async fn api(app: &TestApp, token: Option<&str>, path: &str) -> (StatusCode, Val
 }
 
 async fn token_for(t: &TestDb, user: &staff_user::Model) -> String {
-    api_tokens::create(t.db.conn(), user, "测试平台", Utc::now())
+    api_tokens::create(&t.db, user, "测试平台", None, Utc::now())
         .await
         .unwrap()
         .secret
@@ -151,7 +151,7 @@ db_test!(
             .unwrap()
             .unwrap();
         assert!(row.last_used_at.is_some(), "last use recorded");
-        api_tokens::revoke(t.db.conn(), w.county_admin.id, row.id, Utc::now())
+        api_tokens::revoke(&t.db, w.county_admin.id, row.id, None, Utc::now())
             .await
             .unwrap();
         let (status, _) = api(&app, Some(&county), "/api/v1/reports").await;

@@ -432,7 +432,7 @@ pub fn read_xlsx(bytes: &[u8]) -> Vec<Vec<String>> {
 
 db_test!(api_tokens_lifecycle, |t: TestDb| async move {
     let w = world::setup(&t).await;
-    let created = api_tokens::create(t.db.conn(), &w.secretary, "县数据中心", now())
+    let created = api_tokens::create(&t.db, &w.secretary, "县数据中心", None, now())
         .await
         .unwrap();
     assert!(created.secret.starts_with("gl_"));
@@ -452,10 +452,10 @@ db_test!(api_tokens_lifecycle, |t: TestDb| async move {
     );
     // Someone else cannot revoke it; its owner can.
     assert!(matches!(
-        api_tokens::revoke(t.db.conn(), w.county_admin.id, created.token.id, now()).await,
+        api_tokens::revoke(&t.db, w.county_admin.id, created.token.id, None, now()).await,
         Err(CoreError::NotFound)
     ));
-    api_tokens::revoke(t.db.conn(), w.secretary.id, created.token.id, now())
+    api_tokens::revoke(&t.db, w.secretary.id, created.token.id, None, now())
         .await
         .unwrap();
     assert!(
@@ -465,7 +465,7 @@ db_test!(api_tokens_lifecycle, |t: TestDb| async move {
             .is_none()
     );
     assert!(
-        api_tokens::create(t.db.conn(), &w.secretary, "  ", now())
+        api_tokens::create(&t.db, &w.secretary, "  ", None, now())
             .await
             .is_err()
     );

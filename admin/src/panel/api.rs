@@ -13,10 +13,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use gridline_shared::domain::AreaLevel;
 use gridline_shared::entity::{area, report, staff_user};
-use gridline_shared::export::{filter_condition, mask_name, mask_phone};
+use gridline_shared::export::{mask_name, mask_phone};
 use gridline_shared::inbox::{self, light_of};
-use gridline_shared::{CoreError, api_tokens, notices, reports};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use gridline_shared::{CoreError, api_tokens, notices, paging, reports};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -54,12 +53,6 @@ impl From<CoreError> for ApiError {
                 ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         }
-    }
-}
-
-impl From<sea_orm::DbErr> for ApiError {
-    fn from(e: sea_orm::DbErr) -> Self {
-        CoreError::Db(e).into()
     }
 }
 
@@ -104,19 +97,6 @@ fn cursor_param(form: &FormData) -> Result<Option<i64>, ApiError> {
     form.get("after")
         .map(|a| a.parse::<i64>().map_err(|_| bad_request()))
         .transpose()
-}
-
-/// A page out of the `limit + 1` rows fetched: the first `limit`, and the next page's cursor
-/// (the last id kept) when there was one more.
-fn page_of<T>(mut rows: Vec<T>, limit: u64, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<String>) {
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|r| id(r).to_string())
-    } else {
-        None
-    };
-    (rows, next)
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -168,18 +148,9 @@ pub async fn reports(
     let limit = limit_param(&form, DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = cursor_param(&form)?;
     let now = Utc::now();
-    let scope = user.scope();
-    let cond = filter_condition(state.db.conn(), &scope, &filter, now).await?;
-    let mut q = report::Entity::find().filter(cond);
-    if let Some(after) = after {
-        q = q.filter(report::Column::Id.lt(after));
-    }
-    let rows = q
-        .order_by_desc(report::Column::Id)
-        .limit(limit + 1)
-        .all(state.db.conn())
-        .await?;
-    let (rows, next) = page_of(rows, limit, |r| r.id);
+    let (rows, next) =
+        inbox::reports_page(state.db.conn(), &user.scope(), &filter, after, limit, now).await?;
+    let next = next.map(|id| id.to_string());
     let names = inbox::area_names(
         state.db.conn(),
         rows.iter().map(|r| r.origin_area_path.as_str()),
@@ -228,31 +199,27 @@ pub async fn areas(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
-    let mut q = area::Entity::find().filter(user.scope().condition(area::Column::Path));
-    if let Some(level) = form.get("level") {
-        let level = AreaLevel::ALL
-            .iter()
-            .copied()
-            .find(|l| {
-                serde_json::to_value(l)
-                    .ok()
-                    .as_ref()
-                    .and_then(Value::as_str)
-                    == Some(level)
-            })
-            .ok_or_else(bad_request)?;
-        q = q.filter(area::Column::Level.eq(level));
-    }
-    if let Some(after) = cursor_param(&form)? {
-        q = q.filter(area::Column::Id.gt(after));
-    }
+    let level = form
+        .get("level")
+        .map(|level| {
+            AreaLevel::ALL
+                .iter()
+                .copied()
+                .find(|l| {
+                    serde_json::to_value(l)
+                        .ok()
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        == Some(level)
+                })
+                .ok_or_else(bad_request)
+        })
+        .transpose()?;
+    let after = cursor_param(&form)?;
     let limit = limit_param(&form, MAX_LIMIT, MAX_LIMIT)?;
-    let rows = q
-        .order_by_asc(area::Column::Id)
-        .limit(limit + 1)
-        .all(state.db.conn())
-        .await?;
-    let (rows, next) = page_of(rows, limit, |a| a.id);
+    let (rows, next) =
+        gridline_shared::areas::page(state.db.conn(), &user.scope(), level, after, limit).await?;
+    let next = next.map(|id| id.to_string());
     let items: Vec<Value> = rows
         .iter()
         .map(|a| {
@@ -280,7 +247,8 @@ pub async fn notices(
     let limit = limit_param(&form, 50, 100)?;
     let scope = user.scope();
     let list = notices::list(state.db.conn(), &scope, before, limit + 1).await?;
-    let (list, next) = page_of(list, limit, |n| n.id);
+    let (list, next) = paging::split(list, limit, |n| n.id);
+    let next = next.map(|id| id.to_string());
     let ids: Vec<i64> = list.iter().map(|n| n.id).collect();
     let counts = notices::delivery_counts(state.db.conn(), &scope, &ids).await?;
     let items: Vec<Value> = list

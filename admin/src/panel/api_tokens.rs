@@ -4,13 +4,14 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
+use gridline_shared::api_tokens;
 use gridline_shared::entity::api_token;
-use gridline_shared::{CoreError, api_tokens};
 
 use crate::app::AppState;
 use crate::panel::PanelError;
+use crate::panel::error::form_refusal;
 use crate::panel::forms::FormData;
 use crate::panel::layout::{PageCtx, local_time, local_time_opt};
 use crate::panel::session::CurrentUser;
@@ -77,24 +78,10 @@ pub async fn create_token(
     form: FormData,
 ) -> Result<Response, PanelError> {
     let name = form.get("name").unwrap_or("");
-    let txn = state.db.write().await?;
-    let created = match api_tokens::create(&*txn, &user.user, name, Utc::now()).await {
-        Ok(c) => c,
-        Err(CoreError::Invalid(p)) => {
-            drop(txn);
-            return render_tokens(&state, &user, None, Some(p.message(user.locale))).await;
-        }
-        Err(e) => return Err(e.into()),
-    };
-    user.audit_in(
-        &*txn,
-        "api_token.create",
-        Some(&format!("api_token:{}", created.token.id)),
-        Some(&created.token.name),
-    )
-    .await?;
-    txn.commit().await?;
-    render_tokens(&state, &user, Some(created.secret), None).await
+    match api_tokens::create(&state.db, &user.user, name, user.ip(), Utc::now()).await {
+        Ok(created) => render_tokens(&state, &user, Some(created.secret), None).await,
+        Err(e) => render_tokens(&state, &user, None, Some(form_refusal(e, user.locale)?)).await,
+    }
 }
 
 /// POST /api-tokens/{id}/revoke
@@ -103,15 +90,6 @@ pub async fn revoke_token(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, PanelError> {
-    let txn = state.db.write().await?;
-    let t = api_tokens::revoke(&*txn, user.user.id, id, Utc::now()).await?;
-    user.audit_in(
-        &*txn,
-        "api_token.revoke",
-        Some(&format!("api_token:{}", t.id)),
-        None,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(axum::response::Redirect::to("/api-tokens").into_response())
+    api_tokens::revoke(&state.db, user.user.id, id, user.ip(), Utc::now()).await?;
+    Ok(Redirect::to("/api-tokens").into_response())
 }

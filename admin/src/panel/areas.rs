@@ -5,13 +5,13 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use gridline_shared::areas;
 use gridline_shared::domain::AreaLevel;
-use gridline_shared::manage;
 use rust_i18n::t;
 
 use crate::app::AppState;
 use crate::panel::PanelError;
-use crate::panel::error::form_refusal as refusal;
+use crate::panel::error::form_refusal;
 use crate::panel::forms::FormData;
 use crate::panel::layout::PageCtx;
 use crate::panel::session::CurrentUser;
@@ -39,7 +39,7 @@ async fn render_areas(
 ) -> Result<Response, PanelError> {
     let locale = user.locale;
     // The tree down to the grids (micro-grids come with the roster and would be thousands).
-    let rows = manage::area_tree(state.db.conn(), &user.scope(), AreaLevel::Grid)
+    let rows = areas::tree(state.db.conn(), &user.scope(), AreaLevel::Grid)
         .await?
         .into_iter()
         .map(|(a, depth)| AreaRow {
@@ -73,30 +73,14 @@ pub async fn add_area(
     user: CurrentUser,
     form: FormData,
 ) -> Result<Response, PanelError> {
-    user.require_admin()?;
     let parent: i64 = form
         .get("parent")
         .and_then(|p| p.parse().ok())
         .ok_or(PanelError::NotFound)?;
     let name = form.get("name").unwrap_or("");
-    let txn = state.db.write().await?;
-    match manage::add_area(&*txn, &user.scope(), parent, name).await {
-        Ok(a) => {
-            user.audit_in(
-                &*txn,
-                "area.add",
-                Some(&format!("area:{}", a.id)),
-                Some(&a.name),
-            )
-            .await?;
-            txn.commit().await?;
-            Ok(Redirect::to("/admin/areas").into_response())
-        }
-        Err(e) => {
-            drop(txn);
-            let m = refusal(e, user.locale)?;
-            render_areas(&state, &user, Some(m)).await
-        }
+    match areas::add(&state.db, &user.actor(), parent, name, user.ip()).await {
+        Ok(_) => Ok(Redirect::to("/admin/areas").into_response()),
+        Err(e) => render_areas(&state, &user, Some(form_refusal(e, user.locale)?)).await,
     }
 }
 
@@ -107,25 +91,9 @@ pub async fn rename_area(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Result<Response, PanelError> {
-    user.require_admin()?;
     let name = form.get("name").unwrap_or("");
-    let txn = state.db.write().await?;
-    match manage::rename_area(&*txn, &user.scope(), id, name).await {
-        Ok(a) => {
-            user.audit_in(
-                &*txn,
-                "area.rename",
-                Some(&format!("area:{}", a.id)),
-                Some(&a.name),
-            )
-            .await?;
-            txn.commit().await?;
-            Ok(Redirect::to("/admin/areas").into_response())
-        }
-        Err(e) => {
-            drop(txn);
-            let m = refusal(e, user.locale)?;
-            render_areas(&state, &user, Some(m)).await
-        }
+    match areas::rename(&state.db, &user.actor(), id, name, user.ip()).await {
+        Ok(_) => Ok(Redirect::to("/admin/areas").into_response()),
+        Err(e) => render_areas(&state, &user, Some(form_refusal(e, user.locale)?)).await,
     }
 }

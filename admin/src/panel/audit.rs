@@ -5,10 +5,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use gridline_shared::audit::{AuditAction, AuditTarget, report_action};
-use gridline_shared::domain::StaffRole;
+use gridline_shared::audit::{self, AuditAction, AuditQuery, AuditTarget, report_action};
 use gridline_shared::entity::category;
-use gridline_shared::{categories, inbox, manage};
+use gridline_shared::{categories, inbox, staff};
 use rust_i18n::t;
 
 use super::{Opt, opt};
@@ -96,7 +95,7 @@ pub async fn audit_page(
     let locale = user.locale;
     let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
     let bad = |what: &str| super::bad_filter(locale, what);
-    let q = manage::AuditQuery {
+    let q = AuditQuery {
         staff_id: form
             .get("user")
             .map(|u| u.parse::<i64>().map_err(|_| bad("user")))
@@ -108,13 +107,7 @@ pub async fn audit_page(
             .map(|u| u.parse::<i64>().map_err(|_| bad("before")))
             .transpose()?,
     };
-    let scope = user.scope();
-    let is_root = user.user.role == StaffRole::CountyAdmin
-        && gridline_shared::areas::find_root(state.db.conn())
-            .await?
-            .is_some_and(|r| r.id == scope.area_id());
-    let (entries, names) =
-        manage::audit_search(state.db.conn(), &scope, is_root, &q, AUDIT_PAGE).await?;
+    let (entries, names) = audit::search(state.db.conn(), &user.actor(), &q, AUDIT_PAGE).await?;
     let next_href = (entries.len() as u64 == AUDIT_PAGE)
         .then(|| entries.last().map(|e| e.id))
         .flatten()
@@ -147,7 +140,7 @@ pub async fn audit_page(
             ip: e.ip.unwrap_or_default(),
         })
         .collect();
-    let users = manage::users_in_scope(state.db.conn(), &scope)
+    let users = staff::users_in_scope(state.db.conn(), &user.scope())
         .await?
         .into_iter()
         .map(|u| opt(u.id.to_string(), u.username, q.staff_id == Some(u.id)))

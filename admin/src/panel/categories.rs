@@ -5,12 +5,12 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use gridline_shared::categories::{self, LimitField, LimitTexts};
 use gridline_shared::domain::StaffRole;
-use gridline_shared::{categories, manage};
 
 use crate::app::AppState;
 use crate::panel::PanelError;
-use crate::panel::error::form_refusal as refusal;
+use crate::panel::error::form_refusal;
 use crate::panel::forms::FormData;
 use crate::panel::layout::PageCtx;
 use crate::panel::session::CurrentUser;
@@ -31,15 +31,6 @@ pub struct CategoriesPage {
     pub error: Option<String>,
 }
 
-const LIMIT_FIELDS: [&str; 6] = [
-    "accept_normal",
-    "accept_urgent",
-    "accept_critical",
-    "handle_normal",
-    "handle_urgent",
-    "handle_critical",
-];
-
 async fn render_categories(
     state: &AppState,
     user: &CurrentUser,
@@ -50,22 +41,17 @@ async fn render_categories(
     let mut rows = Vec::new();
     for top in all.iter().filter(|c| c.parent_id.is_none()) {
         for c in std::iter::once(top).chain(all.iter().filter(|c| c.parent_id == Some(top.id))) {
-            let v = |o: &Option<String>| o.clone().unwrap_or_default();
             rows.push(CategoryRow {
                 id: c.id,
                 name: c.label(locale).to_owned(),
                 sub: c.parent_id.is_some(),
-                limits: LIMIT_FIELDS
-                    .iter()
-                    .zip([
-                        v(&c.accept_normal),
-                        v(&c.accept_urgent),
-                        v(&c.accept_critical),
-                        v(&c.handle_normal),
-                        v(&c.handle_urgent),
-                        v(&c.handle_critical),
-                    ])
-                    .map(|(f, val)| ((*f).to_owned(), val))
+                limits: LimitField::all()
+                    .map(|f| {
+                        (
+                            f.code().to_owned(),
+                            c.limit_text(f).unwrap_or("").to_owned(),
+                        )
+                    })
                     .collect(),
             });
         }
@@ -95,42 +81,9 @@ pub async fn save_category(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Result<Response, PanelError> {
-    user.require_county_admin()?;
-    let f = |name: &str| form.get(name).unwrap_or("").to_owned();
-    let limits = manage::LimitTexts {
-        accept_normal: f("accept_normal"),
-        accept_urgent: f("accept_urgent"),
-        accept_critical: f("accept_critical"),
-        handle_normal: f("handle_normal"),
-        handle_urgent: f("handle_urgent"),
-        handle_critical: f("handle_critical"),
-    };
-    let txn = state.db.write().await?;
-    match manage::set_category_limits(&*txn, id, &limits).await {
-        Ok(c) => {
-            let detail = format!(
-                "{:?}/{:?}/{:?} {:?}/{:?}/{:?}",
-                c.accept_normal,
-                c.accept_urgent,
-                c.accept_critical,
-                c.handle_normal,
-                c.handle_urgent,
-                c.handle_critical
-            );
-            user.audit_in(
-                &*txn,
-                "category.limits",
-                Some(&format!("category:{}", c.code)),
-                Some(&detail),
-            )
-            .await?;
-            txn.commit().await?;
-            Ok(Redirect::to("/admin/categories").into_response())
-        }
-        Err(e) => {
-            drop(txn);
-            let m = refusal(e, user.locale)?;
-            render_categories(&state, &user, Some(m)).await
-        }
+    let limits = LimitTexts::from_fn(|field| form.get(field.code()).unwrap_or("").to_owned());
+    match categories::set_limits(&state.db, &user.actor(), id, &limits, user.ip()).await {
+        Ok(_) => Ok(Redirect::to("/admin/categories").into_response()),
+        Err(e) => render_categories(&state, &user, Some(form_refusal(e, user.locale)?)).await,
     }
 }

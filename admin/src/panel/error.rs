@@ -29,8 +29,6 @@ pub enum PanelError {
     /// The core refused a report action (status and message depend on why).
     #[error("refused: {0}")]
     Refused(Refusal),
-    #[error("database: {0}")]
-    Db(#[from] sea_orm::DbErr),
     /// The core's error: a refusal ([`CoreError::problem`]) says its problem with its own
     /// status (invalid 400, conflict 409, forbidden 403); anything else is a server error.
     #[error("core: {0}")]

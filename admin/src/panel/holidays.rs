@@ -62,16 +62,12 @@ fn form_day(form: &FormData, locale: &str) -> Result<NaiveDate, PanelError> {
         })
 }
 
-/// Longest name of a holiday.
-const MAX_HOLIDAY_NAME_CHARS: usize = 40;
-
 /// POST /admin/holidays (`day`, `kind` = holiday | workday, `name`)
 pub async fn add_holiday(
     State(state): State<AppState>,
     user: CurrentUser,
     form: FormData,
 ) -> Result<Response, PanelError> {
-    user.require_county_admin()?;
     let day = form_day(&form, user.locale)?;
     let kind = match form.get("kind") {
         Some("workday") => DayKind::Workday,
@@ -82,28 +78,8 @@ pub async fn add_holiday(
             ));
         }
     };
-    // Refused when too long rather than cut: nothing typed is silently lost.
-    let name = form.get("name").unwrap_or("").to_owned();
-    if name.chars().count() > MAX_HOLIDAY_NAME_CHARS {
-        return Err(PanelError::BadRequest(
-            t!(
-                "panel.holidays.name_too_long",
-                locale = user.locale,
-                max = MAX_HOLIDAY_NAME_CHARS
-            )
-            .into_owned(),
-        ));
-    }
-    let txn = state.db.write().await?;
-    holidays::set_day(&*txn, day, kind, &name).await?;
-    user.audit_in(
-        &*txn,
-        "holiday.set",
-        Some(&format!("day:{day}")),
-        Some(kind.as_str()),
-    )
-    .await?;
-    txn.commit().await?;
+    let name = form.get("name").unwrap_or("");
+    holidays::set(&state.db, &user.actor(), day, kind, name, user.ip()).await?;
     Ok(Redirect::to("/admin/holidays").into_response())
 }
 
@@ -113,12 +89,7 @@ pub async fn remove_holiday(
     user: CurrentUser,
     form: FormData,
 ) -> Result<Response, PanelError> {
-    user.require_county_admin()?;
     let day = form_day(&form, user.locale)?;
-    let txn = state.db.write().await?;
-    holidays::remove_day(&*txn, day).await?;
-    user.audit_in(&*txn, "holiday.remove", Some(&format!("day:{day}")), None)
-        .await?;
-    txn.commit().await?;
+    holidays::remove(&state.db, &user.actor(), day, user.ip()).await?;
     Ok(Redirect::to("/admin/holidays").into_response())
 }

@@ -2,6 +2,7 @@
 //! language switch, asset URLs) and the text helpers templates call (`page.t("key")`).
 
 use chrono::{DateTime, Utc};
+use gridline_shared::areas;
 use gridline_shared::holidays::county_offset;
 use rust_i18n::t;
 
@@ -127,12 +128,11 @@ impl CurrentUser {
     pub async fn page(&self, state: &AppState, nav_key: &str, title_key: &str) -> PageCtx {
         let mut page = PageCtx::base(state, self.locale, &self.uri, title_key);
         page.csrf = self.session.csrf_token.clone();
-        let area = gridline_shared::entity::area::Entity::find_by_id(self.user.area_id);
-        use sea_orm::EntityTrait;
-        let area_name = match area.one(state.db.conn()).await {
-            Ok(Some(a)) => a.name,
-            _ => String::new(),
-        };
+        // The badge only: a failed lookup shows no area name rather than no page.
+        let area_name = areas::find_in_scope(state.db.conn(), &self.scope(), self.user.area_id)
+            .await
+            .map(|a| a.name)
+            .unwrap_or_default();
         page.user = Some(UserBadge {
             name: self.user.display_name.clone(),
             role: t!(

@@ -1,19 +1,33 @@
 //! The web panel: server-rendered HTML (askama templates in `admin/templates/`), Chinese first
 //! with an English switch, every asset embedded in the binary.
 //!
+//! One module per thing the panel serves (inbox, report, notices, dashboard, exports, roster,
+//! areas, categories, holidays, users, audit, api_tokens, simulator, and `api` for the JSON
+//! API), beside the request layer (`session`, `auth`, `error`, `forms`, `filter`, `layout`,
+//! `assets`, `throttle`). Every route is in [`routes`] or [`api_routes`]; ARCHITECTURE.md maps
+//! each one to its handler and core function.
+//!
 //! # Adding a page (for every panel module)
 //!
 //! 1. Write a handler taking [`CurrentUser`] (redirects to `/login` when nobody is logged in) and
-//!    returning `Result<impl IntoResponse, PanelError>`. Decide nothing in it: call
-//!    `gridline_shared` with `user.scope()` / `user.actor()`.
-//! 2. Render a template that `{% extends "base.html" %}` and has a field `page: PageCtx`
-//!    (from `user.page(state, "nav.key", "title.key")`); text via `{{ page.t("key") }}`.
-//! 3. Every `<form>` carries `<input type="hidden" name="csrf_token" value="{{ page.csrf }}">`;
+//!    returning `Result<impl IntoResponse, PanelError>`. It parses, calls, renders — nothing
+//!    else: a read is one `gridline_shared` call with `user.scope()`; a change is one *staff
+//!    command* with `&state.db`, `&user.actor()` and `user.ip()`.
+//! 2. A staff command lives in the core's domain module (`areas::add`, `staff::add_user`,
+//!    `members::deactivate`…): it checks the actor's role (`staff::require_admin`…) and scope,
+//!    makes the change and writes its audit line (`audit::log` with an `AuditAction` and an
+//!    `AuditTarget`) in one transaction. It refuses with a `Problem` inside
+//!    `CoreError::{Invalid, Conflict, Forbidden}`; `?` turns that into the error page in the
+//!    user's language (400, 409, 403), and a form shown again takes the message from
+//!    [`error::form_refusal`]. Never match a refusal by its wording.
+//! 3. Render a template that `{% extends "base.html" %}` and has a field `page: PageCtx`
+//!    (from `user.page(state, "nav.key", "title.key")`); text via `{{ page.t("key") }}`, keys
+//!    in `admin/locales/<module>.yml`, both languages (`panel.<module>.*`).
+//! 4. Every `<form>` carries `<input type="hidden" name="csrf_token" value="{{ page.csrf }}">`;
 //!    the session middleware refuses any POST without the right one (403) before a handler runs.
-//! 4. Record the action: `user.audit(&state.db, "thing.done", Some("target:1"), None).await?`
-//!    (or `user.audit_in(&*txn, …)` inside your own transaction).
 //! 5. Register the route in [`routes`] (pages) or [`api_routes`] (the bearer-token API, outside
-//!    the session middleware), and a nav entry in [`layout::NAV`].
+//!    the session middleware), a nav entry in [`layout::NAV`], and a row in ARCHITECTURE.md's
+//!    "Where does X live".
 
 pub mod api;
 pub mod api_tokens;

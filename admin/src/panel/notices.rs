@@ -12,15 +12,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use gridline_shared::domain::{AreaLevel, MemberStatus};
-use gridline_shared::entity::{area, member, notice};
+use gridline_shared::domain::AreaLevel;
+use gridline_shared::entity::notice;
 use gridline_shared::holidays::county_offset;
 use gridline_shared::notices::{
     self, Attachment, Audience, AudienceCount, BatchMode, BatchPlan, DeliveryCounts, NewNotice,
 };
-use gridline_shared::{CoreError, areas};
+use gridline_shared::{CoreError, areas, members};
 use rust_i18n::t;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::app::AppState;
 use crate::panel::error::PanelError;
@@ -224,21 +223,18 @@ struct Compose {
     action: String,
 }
 
+/// The audience picker's choices: towns and communities in scope, the members' roles and tags.
 async fn options(
     state: &AppState,
     user: &CurrentUser,
     c: &Compose,
 ) -> Result<(Vec<Opt>, Vec<Opt>, Vec<Opt>), PanelError> {
     let scope = user.scope();
-    let names = areas::names_in_scope(state.db.conn(), &scope).await?;
-    let area_rows = area::Entity::find()
-        .filter(scope.condition(area::Column::Path))
-        .filter(area::Column::Level.is_in([AreaLevel::Town as i16, AreaLevel::Community as i16]))
-        .order_by_asc(area::Column::Path)
-        .limit(2000)
-        .all(state.db.conn())
-        .await?;
-    let areas = area_rows
+    let conn = state.db.conn();
+    let names = areas::names_in_scope(conn, &scope).await?;
+    let levels = [AreaLevel::Town, AreaLevel::Community];
+    let areas = areas::at_levels(conn, &scope, &levels, MAX_AREA_CHOICES)
+        .await?
         .into_iter()
         .map(|a| Opt {
             selected: c.area_ids.contains(&a.id),
@@ -246,30 +242,7 @@ async fn options(
             value: a.id.to_string(),
         })
         .collect();
-    let members_q = member::Entity::find()
-        .filter(scope.condition(member::Column::AreaPath))
-        .filter(member::Column::Status.ne(MemberStatus::Left));
-    let roles: Vec<String> = members_q
-        .clone()
-        .select_only()
-        .column(member::Column::Role)
-        .distinct()
-        .into_tuple()
-        .all(state.db.conn())
-        .await?;
-    let tag_cols: Vec<String> = members_q
-        .select_only()
-        .column(member::Column::Tags)
-        .distinct()
-        .into_tuple()
-        .all(state.db.conn())
-        .await?;
-    let mut tags: Vec<String> = tag_cols
-        .iter()
-        .flat_map(|t| gridline_shared::members::tags_from_column(t))
-        .collect();
-    tags.sort();
-    tags.dedup();
+    let (roles, tags) = members::roles_and_tags(conn, &scope).await?;
     let opt = |v: String, sel: &[String]| Opt {
         selected: sel.contains(&v),
         label: v.clone(),
@@ -277,14 +250,13 @@ async fn options(
     };
     Ok((
         areas,
-        roles
-            .into_iter()
-            .filter(|r| !r.is_empty())
-            .map(|r| opt(r, &c.roles))
-            .collect(),
+        roles.into_iter().map(|r| opt(r, &c.roles)).collect(),
         tags.into_iter().map(|t| opt(t, &c.tags)).collect(),
     ))
 }
+
+/// Most towns and communities offered as the audience.
+const MAX_AREA_CHOICES: u64 = 2000;
 
 fn modes(locale: &str, selected: &str) -> Vec<Opt> {
     ["single", "size", "town", "community"]
@@ -731,14 +703,8 @@ pub async fn csv(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, PanelError> {
-    let bytes = notices::recipients_csv(state.db.conn(), &user.scope(), id, user.locale).await?;
-    user.audit(
-        &state.db,
-        "notice.export",
-        Some(&format!("notice:{id}")),
-        None,
-    )
-    .await?;
+    let bytes =
+        notices::export_recipients(&state.db, &user.actor(), id, user.locale, user.ip()).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use gridline_shared::domain::MemberStatus;
-use gridline_shared::{import, inbox, manage, roster};
+use gridline_shared::{areas, import, inbox, members};
 use rust_i18n::t;
 
 use crate::app::AppState;
@@ -63,7 +63,7 @@ async fn render(
 ) -> Result<Response, PanelError> {
     let scope = user.scope();
     let conn = state.db.conn();
-    let page = manage::members_page(conn, &scope, q, after, manage::MEMBERS_PAGE).await?;
+    let page = members::page(conn, &scope, q, after, members::PAGE).await?;
     let names = inbox::area_names(conn, page.rows.iter().map(|m| m.area_path.as_str())).await?;
     let locale = user.locale;
     let members = page
@@ -92,7 +92,7 @@ async fn render(
         ser.append_pair("after", &id.to_string());
         format!("/roster?{}", ser.finish())
     });
-    let communities = manage::communities_in_scope(conn, &scope)
+    let communities = areas::communities_in_scope(conn, &scope)
         .await?
         .into_iter()
         .map(|a| Community {
@@ -152,8 +152,8 @@ pub async fn upload(
         }
     }
     let bytes = file.unwrap_or_default();
-    let parsed = match roster::parse_roster(&bytes) {
-        Ok(p) => p,
+    let summary = match import::upload_roster(&state.db, &user.actor(), &bytes, user.ip()).await? {
+        Ok(summary) => summary,
         Err(e) => {
             let result = UploadResult {
                 ok: false,
@@ -165,13 +165,6 @@ pub async fn upload(
                 .into_owned(),
                 bad: Vec::new(),
             };
-            user.audit(
-                &state.db,
-                "roster.import.failed",
-                None,
-                Some(&e.to_string()),
-            )
-            .await?;
             return render(
                 &state,
                 &user,
@@ -183,7 +176,6 @@ pub async fn upload(
             .await;
         }
     };
-    let summary = import::import_roster(&state.db, &user.scope(), parsed, |_, _| {}).await?;
     let mut bad: Vec<String> = summary.bad.iter().map(|b| b.message(locale)).collect();
     bad.extend(
         summary
@@ -201,16 +193,6 @@ pub async fn upload(
         bad = bad.len()
     )
     .into_owned();
-    let detail = format!(
-        "rows {}, new {}, updated {}, unchanged {}, refused {}",
-        summary.rows,
-        summary.members_new,
-        summary.members_updated,
-        summary.members_unchanged,
-        bad.len()
-    );
-    user.audit(&state.db, "roster.import", None, Some(&detail))
-        .await?;
     let result = UploadResult {
         ok: bad.is_empty(),
         summary: text,
@@ -225,17 +207,7 @@ pub async fn deactivate(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, PanelError> {
-    user.require_admin()?;
-    let txn = state.db.write().await?;
-    let m = manage::deactivate_member(&*txn, &user.scope(), id, Utc::now()).await?;
-    user.audit_in(
-        &*txn,
-        "member.deactivate",
-        Some(&format!("member:{}", m.id)),
-        None,
-    )
-    .await?;
-    txn.commit().await?;
+    members::deactivate(&state.db, &user.actor(), id, user.ip(), Utc::now()).await?;
     Ok(Redirect::to("/roster").into_response())
 }
 
@@ -277,11 +249,12 @@ pub async fn sheet(
     user: CurrentUser,
     Path(community): Path<i64>,
 ) -> Result<Response, PanelError> {
-    let (area, rows) = manage::bind_sheet(
-        state.db.conn(),
-        &user.scope(),
+    let (area, rows) = members::bind_sheet(
+        &state.db,
+        &user.actor(),
         community,
         &state.settings.bot_username,
+        user.ip(),
     )
     .await?;
     let rows = rows
@@ -295,13 +268,6 @@ pub async fn sheet(
             bound: r.bound,
         })
         .collect();
-    user.audit(
-        &state.db,
-        "roster.bind_sheet",
-        Some(&format!("area:{}", area.id)),
-        None,
-    )
-    .await?;
     let page = SheetPage {
         page: user.page(&state, "roster", "panel.bind_sheet.title").await,
         community: area.name,

@@ -421,34 +421,17 @@ async fn perform(
     id: i64,
     input: SimInput,
 ) -> Result<(), SimError> {
-    let kind = match &input {
-        SimInput::Text(_) => "text",
-        SimInput::Press { .. } => "press",
-        SimInput::Photo { .. } => "photo",
-        SimInput::Location { .. } => "location",
-        SimInput::Contact => "contact",
-    };
     simulator::send(
         &state.db,
-        &user.scope(),
+        &user.actor(),
         id,
-        user.user.id,
         input,
         &runner_settings(state),
         user.locale,
+        user.ip(),
         Utc::now(),
     )
-    .await?;
-    // The kind only: what was typed may hold personal data.
-    user.audit(
-        &state.db,
-        "simulator.input",
-        Some(&format!("member:{id}")),
-        Some(kind),
-    )
     .await
-    .map_err(|e| SimError::Core(gridline_shared::CoreError::Internal(e.to_string())))?;
-    Ok(())
 }
 
 /// POST /simulator/{id}/send: `action` = `text` (`text`), `press` (`message_id`, `data`),

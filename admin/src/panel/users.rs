@@ -6,13 +6,13 @@ use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use gridline_shared::domain::{AreaLevel, StaffRole};
-use gridline_shared::manage;
+use gridline_shared::{areas, staff};
 use rust_i18n::t;
 
 use super::{Opt, opt};
 use crate::app::AppState;
 use crate::panel::PanelError;
-use crate::panel::error::form_refusal as refusal;
+use crate::panel::error::form_refusal;
 use crate::panel::forms::FormData;
 use crate::panel::layout::{PageCtx, local_time_opt};
 use crate::panel::session::CurrentUser;
@@ -48,7 +48,8 @@ async fn render_users(
     let locale = user.locale;
     let conn = state.db.conn();
     let scope = user.scope();
-    let users = manage::users_in_scope(conn, &scope).await?;
+    let actor = user.actor();
+    let users = staff::users_in_scope(conn, &scope).await?;
     let names =
         gridline_shared::inbox::area_names(conn, users.iter().map(|u| u.area_path.as_str()))
             .await?;
@@ -62,7 +63,7 @@ async fn render_users(
             active: u.active,
             last_login: local_time_opt(u.last_login_at),
             manageable: u.id != user.user.id
-                && manage::may_manage_user(&user.user, u.role, &u.area_path),
+                && staff::may_manage_user(&actor, u.role, &u.area_path),
         })
         .collect();
     let roles = StaffRole::ALL
@@ -76,7 +77,7 @@ async fn render_users(
             )
         })
         .collect();
-    let areas = manage::area_tree(conn, &scope, AreaLevel::Community)
+    let areas = areas::tree(conn, &scope, AreaLevel::Community)
         .await?
         .into_iter()
         .map(|(a, depth)| {
@@ -113,7 +114,6 @@ pub async fn create_user(
     user: CurrentUser,
     form: FormData,
 ) -> Result<Response, PanelError> {
-    user.require_admin()?;
     let locale = user.locale;
     let role = form.get("role").and_then(StaffRole::parse).ok_or_else(|| {
         PanelError::BadRequest(t!("panel.users.bad_role", locale = locale).into_owned())
@@ -124,24 +124,10 @@ pub async fn create_user(
         .ok_or(PanelError::NotFound)?;
     let username = form.get("username").unwrap_or("");
     let password = form.raw("password");
-    let txn = state.db.write().await?;
-    match manage::create_user(&*txn, &user.user, username, password, role, area).await {
-        Ok(u) => {
-            user.audit_in(
-                &*txn,
-                "user.create",
-                Some(&format!("user:{}", u.username)),
-                Some(role.code()),
-            )
-            .await?;
-            txn.commit().await?;
-            Ok(Redirect::to("/admin/users").into_response())
-        }
-        Err(e) => {
-            drop(txn);
-            let m = refusal(e, locale)?;
-            render_users(&state, &user, Some(m), None).await
-        }
+    let actor = user.actor();
+    match staff::add_user(&state.db, &actor, username, password, role, area, user.ip()).await {
+        Ok(_) => Ok(Redirect::to("/admin/users").into_response()),
+        Err(e) => render_users(&state, &user, Some(form_refusal(e, locale)?), None).await,
     }
 }
 
@@ -152,22 +138,8 @@ pub async fn set_user_active(
     Path(id): Path<i64>,
     form: FormData,
 ) -> Result<Response, PanelError> {
-    user.require_admin()?;
     let active = form.get("active") == Some("1");
-    let txn = state.db.write().await?;
-    let u = manage::set_user_active(&*txn, &user.user, id, active).await?;
-    user.audit_in(
-        &*txn,
-        if active {
-            "user.activate"
-        } else {
-            "user.deactivate"
-        },
-        Some(&format!("user:{}", u.username)),
-        None,
-    )
-    .await?;
-    txn.commit().await?;
+    staff::set_user_active(&state.db, &user.actor(), id, active, user.ip()).await?;
     Ok(Redirect::to("/admin/users").into_response())
 }
 
@@ -177,16 +149,6 @@ pub async fn reset_password(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, PanelError> {
-    user.require_admin()?;
-    let txn = state.db.write().await?;
-    let (u, password) = manage::reset_password(&*txn, &user.user, id).await?;
-    user.audit_in(
-        &*txn,
-        "user.reset_password",
-        Some(&format!("user:{}", u.username)),
-        None,
-    )
-    .await?;
-    txn.commit().await?;
+    let (u, password) = staff::reset_user_password(&state.db, &user.actor(), id, user.ip()).await?;
     render_users(&state, &user, None, Some((u.username, password))).await
 }
