@@ -13,6 +13,7 @@ use rust_i18n::t;
 
 use crate::app::Application;
 use crate::config::Settings;
+use crate::tr;
 
 /// Exit code when an import skipped bad rows (the good ones were imported).
 pub const EXIT_BAD_ROWS: u8 = 3;
@@ -599,7 +600,7 @@ fn progress_bar(len: u64, locale: &str) -> indicatif::ProgressBar {
     if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len}") {
         bar.set_style(style);
     }
-    bar.set_message(t!("cli.import.progress", locale = locale).into_owned());
+    bar.set_message(tr(locale, "cli.import.progress"));
     bar
 }
 
@@ -614,9 +615,7 @@ async fn user_add(
     std::io::stdin().take(4096).read_to_string(&mut input)?;
     let password = input.lines().next().unwrap_or("").to_owned();
     if password.is_empty() {
-        return Err(CliError::Message(
-            t!("cli.user.no_password", locale = locale).into_owned(),
-        ));
+        return Err(CliError::Message(tr(locale, "cli.user.no_password")));
     }
     let db = open(settings).await?;
     let (user, scope_area) =

@@ -16,6 +16,7 @@ use rust_i18n::t;
 
 use crate::cli::{CliError, open};
 use crate::config::Settings;
+use crate::tr;
 
 #[derive(Debug, Subcommand)]
 pub enum ExportCommand {
@@ -85,9 +86,7 @@ pub async fn run(
         && args.out.is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stdout())
     {
-        return Err(CliError::Message(
-            t!("cli.export.xlsx_terminal", locale = locale).into_owned(),
-        ));
+        return Err(CliError::Message(tr(locale, "cli.export.xlsx_terminal")));
     }
     let db = open(settings).await?;
     let scope = match args.area.as_deref() {

@@ -231,55 +231,76 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Words allowed in Chinese text: names of the product, of formats and of keys, and the units
+/// of a time limit (`30m`, `4h`, `2wd`).
+const LATIN_IN_CHINESE: &[&str] = &[
+    "Gridline", "Telegram", "CSV", "XLSX", "Excel", "JPEG", "PNG", "GIF", "WebP", "MB", "Ctrl",
+    "Mac", "m", "h", "wd",
+];
+
+/// The runs of Latin letters in `text` that read as English: not a name allowed above, and not
+/// part of a command, an option or a file name (`/start`, `--out`, `文件.xlsx`).
+fn english_words(text: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        match (c.is_ascii_alphabetic(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                let quoted = text[..s].ends_with(['/', '-', '.']);
+                let word = &text[s..i];
+                if !quoted && !LATIN_IN_CHINESE.contains(&word) {
+                    words.push(word);
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    words
+}
+
+/// What is wrong with the two texts of one message: English words in the Chinese (see
+/// [`english_words`]), Chinese in the English, a placeholder left unfilled, an empty text.
+/// Empty when both are right. The locale tests of every crate check their messages with it.
+pub fn text_faults(zh: &str, en: &str) -> Vec<String> {
+    let mut faults = Vec::new();
+    if zh.trim().is_empty() || en.trim().is_empty() {
+        faults.push("an empty text".to_owned());
+    }
+    let english = english_words(zh);
+    if !english.is_empty() {
+        faults.push(format!("English in the Chinese text {zh:?}: {english:?}"));
+    }
+    let is_cjk =
+        |c: char| ('\u{4E00}'..='\u{9FFF}').contains(&c) || ('\u{3000}'..='\u{303F}').contains(&c);
+    if en.chars().any(is_cjk) {
+        faults.push(format!("Chinese in the English text {en:?}"));
+    }
+    for text in [zh, en] {
+        if text.contains("%{") {
+            faults.push(format!("a placeholder left in {text:?}"));
+        }
+    }
+    faults
+}
+
 #[cfg(test)]
 mod tests {
     use strum::IntoEnumIterator;
 
     use super::*;
 
-    /// Words allowed in Chinese text: names of formats and products.
-    const LATIN_IN_CHINESE: &[&str] = &["CSV", "XLSX", "Excel", "MB", "Telegram", "m", "h", "wd"];
-
-    /// The runs of Latin letters in `text` that are not allowed in Chinese text.
-    fn english_words(text: &str) -> Vec<String> {
-        text.split(|c: char| !c.is_ascii_alphabetic())
-            .filter(|w| !w.is_empty() && !LATIN_IN_CHINESE.contains(w))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn is_cjk(c: char) -> bool {
-        ('\u{4E00}'..='\u{9FFF}').contains(&c) || ('\u{3000}'..='\u{303F}').contains(&c)
-    }
-
-    /// Every text of a key: in both languages, Chinese without English words, English without
-    /// Chinese, every placeholder filled.
-    pub(crate) fn check_texts(key: &str, zh: &str, en: &str) {
+    /// Every text of a key: in both languages, and without [`text_faults`].
+    fn check_texts(key: &str, zh: &str, en: &str) {
         for locale in ["zh-CN", "en"] {
             assert!(
                 crate::_rust_i18n_backend().translate(locale, key).is_some(),
                 "{key} has no {locale} text"
             );
         }
-        assert!(
-            !zh.trim().is_empty() && !en.trim().is_empty(),
-            "{key} is empty"
-        );
-        assert!(
-            english_words(zh).is_empty(),
-            "{key}: English in the Chinese text {zh:?}: {:?}",
-            english_words(zh)
-        );
-        assert!(
-            !en.chars().any(is_cjk),
-            "{key}: Chinese in the English text {en:?}"
-        );
-        for text in [zh, en] {
-            assert!(
-                !text.contains("%{"),
-                "{key}: a placeholder left in {text:?}"
-            );
-        }
+        let faults = text_faults(zh, en);
+        assert!(faults.is_empty(), "{key}: {faults:?}");
     }
 
     #[test]
@@ -317,8 +338,15 @@ mod tests {
 
     #[test]
     fn the_check_catches_what_it_should() {
-        assert_eq!(english_words("请填写 the note（CSV）"), vec!["the", "note"]);
-        assert!(english_words("超过 30m 或 2wd，导出 CSV").is_empty());
+        assert_eq!(
+            text_faults("超过 30m 或 2wd，导出 CSV", "Export CSV").len(),
+            0
+        );
+        assert_eq!(text_faults("请填写 the note", "Write a note").len(), 1);
+        assert_eq!(text_faults("请填写说明", "请填写说明").len(), 1);
+        // Unfilled in both (and `max` reads as English in the Chinese).
+        assert_eq!(text_faults("超过 %{max} 字", "At most %{max}").len(), 3);
+        assert_eq!(text_faults("", "x").len(), 1);
         assert!(
             std::panic::catch_unwind(|| check_texts("problem.no_such_key", "缺少", "missing"))
                 .is_err()

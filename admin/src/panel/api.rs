@@ -19,6 +19,7 @@ use gridline_shared::{CoreError, api_tokens, notices, paging, reports};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
+use crate::panel::filter;
 use crate::panel::forms::FormData;
 
 pub const DEFAULT_LIMIT: u64 = 100;
@@ -144,7 +145,7 @@ pub async fn reports(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
-    let filter = super::parse_filter(&form, "en").map_err(|_| bad_request())?;
+    let filter = filter::parse_filter(&form, "en").map_err(|_| bad_request())?;
     let limit = limit_param(&form, DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = cursor_param(&form)?;
     let now = Utc::now();

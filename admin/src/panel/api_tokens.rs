@@ -12,6 +12,7 @@ use gridline_shared::entity::api_token;
 use crate::app::AppState;
 use crate::panel::PanelError;
 use crate::panel::error::form_refusal;
+use crate::panel::error::form_status;
 use crate::panel::forms::FormData;
 use crate::panel::layout::{PageCtx, local_time, local_time_opt};
 use crate::panel::session::CurrentUser;
@@ -53,7 +54,7 @@ async fn render_tokens(
             revoked: t.revoked_at.is_some(),
         })
         .collect();
-    let status = super::form_status(&error);
+    let status = form_status(&error);
     let page = TokensPage {
         page: user.page(state, "api", "panel.api_tokens.title").await,
         tokens,

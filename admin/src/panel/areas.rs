@@ -7,14 +7,16 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use gridline_shared::areas;
 use gridline_shared::domain::AreaLevel;
-use rust_i18n::t;
 
 use crate::app::AppState;
 use crate::panel::PanelError;
 use crate::panel::error::form_refusal;
+use crate::panel::error::form_status;
 use crate::panel::forms::FormData;
 use crate::panel::layout::PageCtx;
+use crate::panel::layout::level_key;
 use crate::panel::session::CurrentUser;
+use crate::tr;
 
 pub struct AreaRow {
     pub id: i64,
@@ -44,13 +46,13 @@ async fn render_areas(
         .into_iter()
         .map(|(a, depth)| AreaRow {
             id: a.id,
-            level: t!(super::level_key(a.level), locale = locale).into_owned(),
+            level: tr(locale, level_key(a.level)),
             indent: "　".repeat(depth * 2),
             can_add: a.level.child().is_some(),
             name: a.name,
         })
         .collect();
-    let status = super::form_status(&error);
+    let status = form_status(&error);
     let page = AreasPage {
         page: user.page(state, "admin", "panel.areas.title").await,
         rows,

@@ -10,12 +10,13 @@ use gridline_shared::entity::category;
 use gridline_shared::{categories, inbox, staff};
 use rust_i18n::t;
 
-use super::{Opt, opt};
 use crate::app::AppState;
 use crate::panel::PanelError;
+use crate::panel::filter;
 use crate::panel::forms::FormData;
-use crate::panel::layout::{PageCtx, local_time};
+use crate::panel::layout::{Opt, PageCtx, local_time, opt};
 use crate::panel::session::CurrentUser;
+use crate::tr;
 
 pub struct AuditRow {
     pub at: String,
@@ -49,7 +50,7 @@ pub fn action_label(code: &str, locale: &str) -> String {
     if let Some((action, refused)) = report_action(code)
         && inbox::PANEL_ACTIONS.contains(&action)
     {
-        let action = tr(locale, &format!("panel.action.{action}"));
+        let action = tr(locale, format!("panel.action.{action}"));
         let key = if refused {
             "panel.audit.action.report_refused"
         } else {
@@ -81,10 +82,6 @@ pub fn target_label(target: &str, categories: &[category::Model], locale: &str) 
     .into_owned()
 }
 
-fn tr(locale: &str, key: &str) -> String {
-    t!(key, locale = locale).into_owned()
-}
-
 /// GET /admin/audit (`user`, `from`, `to`, `before`)
 pub async fn audit_page(
     State(state): State<AppState>,
@@ -94,14 +91,14 @@ pub async fn audit_page(
     user.require_admin()?;
     let locale = user.locale;
     let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
-    let bad = |what: &str| super::bad_filter(locale, what);
+    let bad = |what: &str| filter::bad_filter(locale, what);
     let q = AuditQuery {
         staff_id: form
             .get("user")
             .map(|u| u.parse::<i64>().map_err(|_| bad("user")))
             .transpose()?,
-        from: super::parse_date(&form, "from", locale)?,
-        to: super::parse_date(&form, "to", locale)?,
+        from: filter::parse_date(&form, "from", locale)?,
+        to: filter::parse_date(&form, "to", locale)?,
         before_id: form
             .get("before")
             .map(|u| u.parse::<i64>().map_err(|_| bad("before")))

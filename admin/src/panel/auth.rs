@@ -18,6 +18,7 @@ use crate::panel::forms::FormData;
 use crate::panel::layout::PageCtx;
 use crate::panel::session::{Ctx, session_cookie};
 use crate::panel::throttle::Blocked;
+use crate::tr;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
@@ -107,13 +108,13 @@ pub async fn login(
     if username.is_empty() || password.is_empty() {
         return Ok(refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
-            t!("panel.login.missing", locale = locale).into_owned(),
+            tr(locale, "panel.login.missing"),
         ));
     }
     if username.chars().count() > 64 || password.len() > staff::MAX_PASSWORD_BYTES {
         return Ok(refuse(
             StatusCode::UNAUTHORIZED,
-            t!("panel.login.failed", locale = locale).into_owned(),
+            tr(locale, "panel.login.failed"),
         ));
     }
 
@@ -149,7 +150,7 @@ pub async fn login(
             .await?;
             return Ok(refuse(
                 StatusCode::UNAUTHORIZED,
-                t!("panel.login.failed", locale = locale).into_owned(),
+                tr(locale, "panel.login.failed"),
             ));
         }
     };

@@ -11,6 +11,7 @@ use gridline_shared::domain::StaffRole;
 use crate::app::AppState;
 use crate::panel::PanelError;
 use crate::panel::error::form_refusal;
+use crate::panel::error::form_status;
 use crate::panel::forms::FormData;
 use crate::panel::layout::PageCtx;
 use crate::panel::session::CurrentUser;
@@ -56,7 +57,7 @@ async fn render_categories(
             });
         }
     }
-    let status = super::form_status(&error);
+    let status = form_status(&error);
     let page = CategoriesPage {
         page: user.page(state, "admin", "panel.categories.title").await,
         rows,

@@ -9,6 +9,7 @@ use gridline_shared::lifecycle::{LifecycleError, Refusal};
 use rust_i18n::t;
 
 use crate::panel::session::current_locale;
+use crate::tr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PanelError {
@@ -67,6 +68,15 @@ pub fn form_refusal(e: CoreError, locale: &str) -> Result<String, PanelError> {
     }
 }
 
+/// The status of a form page: 422 when it is shown again with a refusal, else 200.
+pub fn form_status(error: &Option<String>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}
+
 /// The status of a refusal.
 pub fn refusal_status(r: &Refusal) -> StatusCode {
     match r {
@@ -80,12 +90,10 @@ pub fn refusal_status(r: &Refusal) -> StatusCode {
 /// A refusal in plain words.
 pub fn refusal_message(r: &Refusal, locale: &str) -> String {
     match r {
-        Refusal::NotFound => t!("panel.error.not_found", locale = locale).into_owned(),
-        Refusal::NotAllowed { .. } => t!("panel.refusal.not_allowed", locale = locale).into_owned(),
-        Refusal::OutOfScope => t!("panel.refusal.out_of_scope", locale = locale).into_owned(),
-        Refusal::ReopenWindowPassed => {
-            t!("panel.refusal.reopen_window", locale = locale).into_owned()
-        }
+        Refusal::NotFound => tr(locale, "panel.error.not_found"),
+        Refusal::NotAllowed { .. } => tr(locale, "panel.refusal.not_allowed"),
+        Refusal::OutOfScope => tr(locale, "panel.refusal.out_of_scope"),
+        Refusal::ReopenWindowPassed => tr(locale, "panel.refusal.reopen_window"),
         Refusal::WrongState { action, state } => t!(
             "panel.refusal.wrong_state",
             locale = locale,
@@ -125,19 +133,19 @@ impl PanelError {
     /// The message shown, in `locale`.
     pub fn message(&self, locale: &str) -> String {
         match self {
-            PanelError::NotFound => t!("panel.error.not_found", locale = locale).into_owned(),
-            PanelError::Forbidden => t!("panel.error.forbidden", locale = locale).into_owned(),
-            PanelError::Csrf => t!("panel.error.csrf", locale = locale).into_owned(),
-            PanelError::TooLarge => t!("panel.error.too_large", locale = locale).into_owned(),
+            PanelError::NotFound => tr(locale, "panel.error.not_found"),
+            PanelError::Forbidden => tr(locale, "panel.error.forbidden"),
+            PanelError::Csrf => tr(locale, "panel.error.csrf"),
+            PanelError::TooLarge => tr(locale, "panel.error.too_large"),
             PanelError::BadRequest(m) => {
                 format!("{}{m}", t!("panel.error.bad_request", locale = locale))
             }
             PanelError::Refused(r) => refusal_message(r, locale),
             PanelError::Core(e) => match e.problem() {
                 Some(p) => p.message(locale),
-                None => t!("panel.error.internal", locale = locale).into_owned(),
+                None => tr(locale, "panel.error.internal"),
             },
-            _ => t!("panel.error.internal", locale = locale).into_owned(),
+            _ => tr(locale, "panel.error.internal"),
         }
     }
 }
@@ -153,9 +161,9 @@ impl IntoResponse for PanelError {
         let locale = current_locale();
         let page = ErrorPage {
             locale,
-            title: t!("panel.error.title", locale = locale).into_owned(),
+            title: tr(locale, "panel.error.title"),
             message: self.message(locale),
-            home: t!("panel.error.home", locale = locale).into_owned(),
+            home: tr(locale, "panel.error.home"),
             css: crate::panel::assets::url("panel.css"),
         };
         match page.render() {

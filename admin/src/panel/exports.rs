@@ -10,6 +10,7 @@ use gridline_shared::export::{self, ExportFormat};
 
 use crate::app::AppState;
 use crate::panel::PanelError;
+use crate::panel::filter;
 use crate::panel::forms::FormData;
 use crate::panel::session::CurrentUser;
 
@@ -36,7 +37,7 @@ async fn run(
     format: ExportFormat,
 ) -> Result<Response, PanelError> {
     let form = FormData::parse(raw.unwrap_or("").as_bytes());
-    let filter = super::parse_filter(&form, user.locale)?;
+    let filter = filter::parse_filter(&form, user.locale)?;
     let unmask = matches!(form.get("unmask"), Some("1" | "true" | "yes" | "on"));
     let now = Utc::now();
     let bytes = export::staff_export(

@@ -1,7 +1,6 @@
-//! The inbox's filter read from query parameters (shared by the inbox, the exports and the JSON
-//! API), and small helpers of the panel's forms.
+//! The inbox's filter read from query parameters (shared by the inbox, the exports, the JSON
+//! API and the dashboard's links), and the refusal of a query parameter that does not parse.
 
-use axum::http::StatusCode;
 use chrono::NaiveDate;
 use gridline_shared::calendar::Light;
 use gridline_shared::domain::{ReportKind, ReportState, Urgency};
@@ -67,40 +66,4 @@ pub fn parse_date(
     form.get(name)
         .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| bad_filter(locale, name)))
         .transpose()
-}
-
-/// The status of a form page: 422 when it is shown again with a refusal, else 200.
-pub fn form_status(error: &Option<String>) -> StatusCode {
-    if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    }
-}
-
-/// A `<select>` option.
-pub struct Opt {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
-pub fn opt(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Opt {
-    Opt {
-        value: value.into(),
-        label: label.into(),
-        selected,
-    }
-}
-
-/// The i18n key of an area level's name (in this crate's texts).
-pub fn level_key(level: gridline_shared::domain::AreaLevel) -> &'static str {
-    use gridline_shared::domain::AreaLevel::*;
-    match level {
-        County => "panel.level.county",
-        Town => "panel.level.town",
-        Community => "panel.level.community",
-        Grid => "panel.level.grid",
-        MicroGrid => "panel.level.micro_grid",
-    }
 }

@@ -9,13 +9,13 @@ use chrono::NaiveDate;
 use gridline_shared::calendar::DayKind;
 use gridline_shared::domain::StaffRole;
 use gridline_shared::holidays;
-use rust_i18n::t;
 
 use crate::app::AppState;
 use crate::panel::PanelError;
 use crate::panel::forms::FormData;
 use crate::panel::layout::PageCtx;
 use crate::panel::session::CurrentUser;
+use crate::tr;
 
 pub struct HolidayRow {
     pub day: String,
@@ -42,7 +42,7 @@ pub async fn holidays_page(
         .into_iter()
         .map(|h| HolidayRow {
             day: h.day.format("%Y-%m-%d").to_string(),
-            kind: t!(format!("panel.holidays.kind.{}", h.kind), locale = locale).into_owned(),
+            kind: tr(locale, format!("panel.holidays.kind.{}", h.kind)),
             name: h.name,
         })
         .collect();
@@ -57,9 +57,7 @@ pub async fn holidays_page(
 fn form_day(form: &FormData, locale: &str) -> Result<NaiveDate, PanelError> {
     form.get("day")
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        .ok_or_else(|| {
-            PanelError::BadRequest(t!("panel.holidays.bad_day", locale = locale).into_owned())
-        })
+        .ok_or_else(|| PanelError::BadRequest(tr(locale, "panel.holidays.bad_day")))
 }
 
 /// POST /admin/holidays (`day`, `kind` = holiday | workday, `name`)
@@ -73,9 +71,10 @@ pub async fn add_holiday(
         Some("workday") => DayKind::Workday,
         Some("holiday") | None => DayKind::Holiday,
         Some(_) => {
-            return Err(PanelError::BadRequest(
-                t!("panel.holidays.bad_kind", locale = user.locale).into_owned(),
-            ));
+            return Err(PanelError::BadRequest(tr(
+                user.locale,
+                "panel.holidays.bad_kind",
+            )));
         }
     };
     let name = form.get("name").unwrap_or("");

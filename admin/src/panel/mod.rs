@@ -62,7 +62,6 @@ use axum::routing::{get, post};
 use crate::app::AppState;
 
 pub use error::PanelError;
-pub use filter::{Opt, bad_filter, form_status, level_key, opt, parse_date, parse_filter};
 pub use layout::PageCtx;
 pub use session::{Ctx, CurrentUser};
 

@@ -19,13 +19,13 @@ use gridline_shared::notices::{
     self, Attachment, Audience, AudienceCount, BatchMode, BatchPlan, DeliveryCounts, NewNotice,
 };
 use gridline_shared::{CoreError, areas, members};
-use rust_i18n::t;
 
 use crate::app::AppState;
 use crate::panel::error::PanelError;
 use crate::panel::forms::FormData;
-use crate::panel::layout::{PageCtx, local_time, local_time_opt};
+use crate::panel::layout::{Opt, PageCtx, local_time, local_time_opt};
 use crate::panel::session::CurrentUser;
+use crate::tr;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -37,12 +37,6 @@ pub fn routes() -> Router<AppState> {
         .route("/notices/{id}/reminder", post(set_reminder))
         .route("/notices/{id}/batches/{bid}", post(set_batch_time))
         .route("/notices/{id}/do/{action}", post(act))
-}
-
-pub struct Opt {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
 }
 
 pub struct ListRow {
@@ -134,10 +128,6 @@ pub struct DetailPage {
     pub flash: Option<String>,
 }
 
-fn tr(locale: &str, key: &str) -> String {
-    t!(key, locale = locale).into_owned()
-}
-
 /// `2026-03-02T10:00` (county time) for `<input type=datetime-local>`.
 fn input_time(t: DateTime<Utc>) -> String {
     t.with_timezone(&county_offset())
@@ -163,7 +153,7 @@ fn status_label(locale: &str, n: &notice::Model, counts: &DeliveryCounts) -> (St
     } else {
         n.status.as_str()
     };
-    (tr(locale, &format!("nt.status.{code}")), code.to_owned())
+    (tr(locale, format!("nt.status.{code}")), code.to_owned())
 }
 
 /// GET /notices
@@ -263,7 +253,7 @@ fn modes(locale: &str, selected: &str) -> Vec<Opt> {
         .iter()
         .map(|m| Opt {
             value: (*m).to_owned(),
-            label: tr(locale, &format!("nt.mode.{m}")),
+            label: tr(locale, format!("nt.mode.{m}")),
             selected: *m == selected || (selected.is_empty() && *m == "single"),
         })
         .collect()
@@ -568,7 +558,7 @@ pub async fn detail(
             name: r.name,
             area: areas::display_path(&r.area_path, &names),
             batch: r.batch_seq,
-            status: tr(locale, &format!("nt.rstatus.{}", r.status)),
+            status: tr(locale, format!("nt.rstatus.{}", r.status)),
             status_code: r.status,
             sent_at: local_time_opt(r.sent_at),
             acknowledged_at: local_time_opt(r.acknowledged_at),
@@ -596,7 +586,7 @@ pub async fn detail(
     let flash = form.get("done").map(|d| {
         tr(
             locale,
-            &format!(
+            format!(
                 "nt.done.{}",
                 d.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "")
             ),
@@ -609,7 +599,7 @@ pub async fn detail(
             label: if f.is_empty() {
                 tr(locale, "nt.filter.all")
             } else {
-                tr(locale, &format!("nt.rstatus.{f}"))
+                tr(locale, format!("nt.rstatus.{f}"))
             },
             selected: *f == filter,
         })

@@ -14,9 +14,11 @@ use rust_i18n::t;
 
 use crate::app::AppState;
 use crate::panel::PanelError;
+use crate::panel::filter;
 use crate::panel::forms::FormData;
 use crate::panel::layout::PageCtx;
 use crate::panel::session::CurrentUser;
+use crate::tr;
 
 pub struct MemberRow {
     pub id: i64,
@@ -123,7 +125,7 @@ pub async fn page(
         .get("after")
         .map(|a| a.parse::<i64>())
         .transpose()
-        .map_err(|_| super::bad_filter(user.locale, "after"))?;
+        .map_err(|_| filter::bad_filter(user.locale, "after"))?;
     render(&state, &user, form.get("q"), after, None, StatusCode::OK).await
 }
 
@@ -140,9 +142,11 @@ pub async fn upload(
     user.require_admin()?;
     let locale = user.locale;
     let mut file: Option<Vec<u8>> = None;
-    while let Some(field) = multipart.next_field().await.map_err(|_| {
-        PanelError::BadRequest(t!("panel.roster.bad_upload", locale = locale).into_owned())
-    })? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| PanelError::BadRequest(tr(locale, "panel.roster.bad_upload")))?
+    {
         if field.name() == Some("file") {
             let bytes = field.bytes().await.map_err(|_| PanelError::TooLarge)?;
             if bytes.len() > MAX_FILE {

@@ -24,10 +24,10 @@ use chrono::Utc;
 use gridline_shared::entity::{panel_session, staff_user};
 use gridline_shared::lifecycle::StaffActor;
 use gridline_shared::{Scope, panel_sessions, staff};
-use rust_i18n::t;
 
 use crate::app::AppState;
 use crate::panel::error::PanelError;
+use crate::tr;
 
 pub const SESSION_COOKIE: &str = "gridline_session";
 pub const LANG_COOKIE: &str = "gridline_lang";
@@ -312,8 +312,7 @@ async fn readable_rejection(resp: Response) -> Response {
         return PanelError::NotFound.into_response();
     }
     let locale = current_locale();
-    let mut page = PanelError::BadRequest(t!("panel.error.bad_form", locale = locale).into_owned())
-        .into_response();
+    let mut page = PanelError::BadRequest(tr(locale, "panel.error.bad_form")).into_response();
     *page.status_mut() = status;
     page
 }

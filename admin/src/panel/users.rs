@@ -9,13 +9,14 @@ use gridline_shared::domain::{AreaLevel, StaffRole};
 use gridline_shared::{areas, staff};
 use rust_i18n::t;
 
-use super::{Opt, opt};
 use crate::app::AppState;
 use crate::panel::PanelError;
 use crate::panel::error::form_refusal;
+use crate::panel::error::form_status;
 use crate::panel::forms::FormData;
-use crate::panel::layout::{PageCtx, local_time_opt};
+use crate::panel::layout::{Opt, PageCtx, local_time_opt, opt};
 use crate::panel::session::CurrentUser;
+use crate::tr;
 
 pub struct UserRow {
     pub id: i64,
@@ -58,7 +59,7 @@ async fn render_users(
         .map(|u| UserRow {
             id: u.id,
             username: u.username.clone(),
-            role: t!(format!("panel.role.{}", u.role.code()), locale = locale).into_owned(),
+            role: tr(locale, format!("panel.role.{}", u.role.code())),
             area: gridline_shared::inbox::display_or_county(&u.area_path, &names),
             active: u.active,
             last_login: local_time_opt(u.last_login_at),
@@ -88,7 +89,7 @@ async fn render_users(
             )
         })
         .collect();
-    let status = super::form_status(&error);
+    let status = form_status(&error);
     let page = UsersPage {
         page: user.page(state, "admin", "panel.users.title").await,
         rows,
@@ -115,9 +116,10 @@ pub async fn create_user(
     form: FormData,
 ) -> Result<Response, PanelError> {
     let locale = user.locale;
-    let role = form.get("role").and_then(StaffRole::parse).ok_or_else(|| {
-        PanelError::BadRequest(t!("panel.users.bad_role", locale = locale).into_owned())
-    })?;
+    let role = form
+        .get("role")
+        .and_then(StaffRole::parse)
+        .ok_or_else(|| PanelError::BadRequest(tr(locale, "panel.users.bad_role")))?;
     let area: i64 = form
         .get("area")
         .and_then(|a| a.parse().ok())
