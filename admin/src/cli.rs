@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use gridline_shared::domain::{AreaLevel, StaffRole};
-use gridline_shared::{Db, areas, demo, import, members, roster, staff};
+use gridline_shared::{CoreError, Db, areas, demo, import, members, roster, staff};
 use rust_i18n::t;
 
 use crate::app::Application;
 use crate::config::Settings;
+use crate::tr;
 
 /// Exit code when an import skipped bad rows (the good ones were imported).
 pub const EXIT_BAD_ROWS: u8 = 3;
@@ -126,8 +127,6 @@ fn parse_role(s: &str) -> Result<StaffRole, String> {
 pub enum CliError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("database: {0}")]
-    Db(#[from] sea_orm::DbErr),
     #[error("{0}")]
     Core(#[from] gridline_shared::CoreError),
     #[error("{0}")]
@@ -181,7 +180,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     url = gridline_shared::db::redact(&settings.database_url)
                 )
             );
-            db.close().await?;
+            db.close().await.map_err(CoreError::Db)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(ImportCommand::Roster { file, area }) => {
@@ -198,7 +197,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let db = open(&settings).await?;
             let n = gridline_shared::counters::rebuild_counters(&db).await?;
             eprintln!("{}", t!("cli.counters_rebuilt", locale = locale, count = n));
-            db.close().await?;
+            db.close().await.map_err(CoreError::Db)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -206,7 +205,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
 
 /// Connects, migrates, and makes sure the county root and default categories exist.
 pub async fn open(settings: &Settings) -> Result<Db, CliError> {
-    let db = Db::connect(&settings.database_url).await?;
+    let db = Db::connect(&settings.database_url)
+        .await
+        .map_err(CoreError::Db)?;
     gridline_shared::prepare(&db, &settings.county_name).await?;
     Ok(db)
 }
@@ -248,7 +249,7 @@ async fn serve(
     if let Some(task) = scheduler {
         task.abort();
     }
-    db.close().await?;
+    db.close().await.map_err(CoreError::Db)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -393,22 +394,12 @@ async fn stop_worker(worker: Option<WorkerHandle>) {
 
 /// On an empty database, creates `admin` (county admin) and prints its password once.
 async fn ensure_first_admin(db: &Db, locale: &str) -> Result<(), CliError> {
-    use gridline_shared::entity::staff_user;
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    let txn = db.write().await?;
-    if staff_user::Entity::find().count(&*txn).await? > 0 {
-        return Ok(());
+    if let Some(password) = staff::ensure_first_admin(db).await? {
+        eprintln!(
+            "\n{}\n",
+            t!("cli.first_admin", locale = locale, password = password)
+        );
     }
-    let root = areas::find_root(&*txn)
-        .await?
-        .ok_or(gridline_shared::CoreError::NotFound)?;
-    let password = staff::generate_password();
-    staff::create(&*txn, "admin", &password, StaffRole::CountyAdmin, &root).await?;
-    txn.commit().await?;
-    eprintln!(
-        "\n{}\n",
-        t!("cli.first_admin", locale = locale, password = password)
-    );
     Ok(())
 }
 
@@ -580,7 +571,7 @@ async fn import_roster(
             micro = at(AreaLevel::MicroGrid)
         )
     )?;
-    db.close().await?;
+    db.close().await.map_err(CoreError::Db)?;
     if summary.has_bad_rows() {
         let count = summary.bad.len() + summary.out_of_scope_rows.len();
         eprintln!(
@@ -609,7 +600,7 @@ fn progress_bar(len: u64, locale: &str) -> indicatif::ProgressBar {
     if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len}") {
         bar.set_style(style);
     }
-    bar.set_message(t!("cli.import.progress", locale = locale).into_owned());
+    bar.set_message(tr(locale, "cli.import.progress"));
     bar
 }
 
@@ -624,15 +615,11 @@ async fn user_add(
     std::io::stdin().take(4096).read_to_string(&mut input)?;
     let password = input.lines().next().unwrap_or("").to_owned();
     if password.is_empty() {
-        return Err(CliError::Message(
-            t!("cli.user.no_password", locale = locale).into_owned(),
-        ));
+        return Err(CliError::Message(tr(locale, "cli.user.no_password")));
     }
     let db = open(settings).await?;
-    let txn = db.write().await?;
-    let scope_area = areas::resolve_names(&*txn, area.unwrap_or("")).await?;
-    let user = staff::create(&*txn, username, &password, role, &scope_area).await?;
-    txn.commit().await?;
+    let (user, scope_area) =
+        staff::create_at(&db, username, &password, role, area.unwrap_or("")).await?;
     eprintln!(
         "{}",
         t!(
@@ -643,7 +630,7 @@ async fn user_add(
             area = scope_area.name
         )
     );
-    db.close().await?;
+    db.close().await.map_err(CoreError::Db)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -677,6 +664,6 @@ async fn codes(settings: &Settings, args: CodesArgs, locale: &str) -> Result<Exi
         "{}",
         t!("cli.codes.written", locale = locale, count = rows.len())
     );
-    db.close().await?;
+    db.close().await.map_err(CoreError::Db)?;
     Ok(ExitCode::SUCCESS)
 }

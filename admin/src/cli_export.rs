@@ -11,11 +11,12 @@ use clap::{Args, Subcommand, ValueEnum};
 use gridline_shared::domain::{ReportKind, ReportState};
 use gridline_shared::export::{self, CsvSink, ExportRequest, Exporter, XlsxSink};
 use gridline_shared::inbox::InboxFilter;
-use gridline_shared::{Scope, areas};
+use gridline_shared::{CoreError, Scope, areas};
 use rust_i18n::t;
 
 use crate::cli::{CliError, open};
 use crate::config::Settings;
+use crate::tr;
 
 #[derive(Debug, Subcommand)]
 pub enum ExportCommand {
@@ -85,9 +86,7 @@ pub async fn run(
         && args.out.is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stdout())
     {
-        return Err(CliError::Message(
-            t!("cli.export.xlsx_terminal", locale = locale).into_owned(),
-        ));
+        return Err(CliError::Message(tr(locale, "cli.export.xlsx_terminal")));
     }
     let db = open(settings).await?;
     let scope = match args.area.as_deref() {
@@ -135,6 +134,6 @@ pub async fn run(
         "{}",
         t!("cli.export.written", locale = locale, count = count)
     );
-    db.close().await?;
+    db.close().await.map_err(CoreError::Db)?;
     Ok(ExitCode::SUCCESS)
 }

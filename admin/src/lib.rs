@@ -7,6 +7,15 @@ pub mod app;
 pub mod cli;
 pub mod cli_export;
 pub mod config;
-pub mod pages;
 pub mod panel;
 pub mod scheduler;
+
+#[cfg(test)]
+mod locale_tests;
+
+/// The text of `key` in `locale` from this crate's locale files (`admin/locales/`): the one
+/// helper for text built in Rust. Templates call `page.t("key")`; text with arguments uses
+/// `t!(key, locale = …, name = value)`.
+pub fn tr(locale: &str, key: impl AsRef<str>) -> String {
+    rust_i18n::t!(key.as_ref(), locale = locale).into_owned()
+}

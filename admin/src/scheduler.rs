@@ -19,9 +19,7 @@ pub struct Tick {
 /// One step at `now` (tests call this directly).
 pub async fn tick(db: &Db, now: DateTime<Utc>) -> CoreResult<Tick> {
     let escalated = lifecycle::escalate_overdue(db, now).await?;
-    let txn = db.write().await?;
-    let sessions_purged = panel_sessions::purge_expired(&*txn, now).await?;
-    txn.commit().await?;
+    let sessions_purged = panel_sessions::purge_ended(db, now).await?;
     Ok(Tick {
         escalated,
         sessions_purged,

@@ -11,9 +11,11 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::audit::{self, AuditAction, AuditTarget};
 use crate::db::Db;
 use crate::entity::{api_token, staff_user};
 use crate::error::{CoreError, CoreResult};
+use crate::problem::Problem;
 
 /// Every secret starts with this, so a leaked one is easy to recognise.
 pub const SECRET_PREFIX: &str = "gl_";
@@ -47,24 +49,26 @@ fn generate_secret() -> String {
     format!("{SECRET_PREFIX}{random}")
 }
 
-/// Creates a token for `creator` (who must be active). Every role may: a token can read no
-/// more than its creator sees.
+/// Staff command: creates a token for `creator` (who must be active) and writes its audit line.
+/// Every role may: a token can read no more than its creator sees.
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &Db,
     creator: &staff_user::Model,
     name: &str,
+    ip: Option<&str>,
     now: DateTime<Utc>,
 ) -> CoreResult<NewToken> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(CoreError::Invalid(format!(
-            "a token needs a name of 1–{MAX_NAME_CHARS} characters"
-        )));
+        return Err(CoreError::Invalid(Problem::TokenNameInvalid {
+            max: MAX_NAME_CHARS,
+        }));
     }
     if !creator.active {
-        return Err(CoreError::Forbidden("inactive user".into()));
+        return Err(CoreError::Forbidden(Problem::InactiveUser));
     }
     let secret = generate_secret();
+    let txn = db.write().await?;
     let token = api_token::ActiveModel {
         staff_user_id: Set(creator.id),
         name: Set(name.to_owned()),
@@ -75,8 +79,20 @@ pub async fn create(
         revoked_at: Set(None),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&*txn)
     .await?;
+    let target = Some(AuditTarget::ApiToken(token.id));
+    let detail = Some(token.name.as_str());
+    audit::log(
+        &*txn,
+        Some(creator.id),
+        AuditAction::ApiTokenCreate,
+        target,
+        detail,
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
     Ok(NewToken { token, secret })
 }
 
@@ -92,24 +108,40 @@ pub async fn list_of(
         .await?)
 }
 
-/// Revokes one of the user's own tokens. Someone else's token does not exist for them.
+/// Staff command: revokes one of the user's own tokens and writes its audit line. Someone
+/// else's token does not exist for them.
 pub async fn revoke(
-    db: &impl ConnectionTrait,
+    db: &Db,
     staff_user_id: i64,
     token_id: i64,
+    ip: Option<&str>,
     now: DateTime<Utc>,
 ) -> CoreResult<api_token::Model> {
+    let txn = db.write().await?;
     let token = api_token::Entity::find_by_id(token_id)
         .filter(api_token::Column::StaffUserId.eq(staff_user_id))
-        .one(db)
+        .one(&*txn)
         .await?
         .ok_or(CoreError::NotFound)?;
-    if token.revoked_at.is_some() {
-        return Ok(token);
-    }
-    let mut active: api_token::ActiveModel = token.into();
-    active.revoked_at = Set(Some(now));
-    Ok(active.update(db).await?)
+    let token = if token.revoked_at.is_some() {
+        token
+    } else {
+        let mut active: api_token::ActiveModel = token.into();
+        active.revoked_at = Set(Some(now));
+        active.update(&*txn).await?
+    };
+    let target = Some(AuditTarget::ApiToken(token.id));
+    audit::log(
+        &*txn,
+        Some(staff_user_id),
+        AuditAction::ApiTokenRevoke,
+        target,
+        None,
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(token)
 }
 
 /// The value of an `Authorization` header, if it is `Bearer <secret>`.

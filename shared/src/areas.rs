@@ -1,17 +1,26 @@
-//! The area tree: county → town/street → village/community → grid → micro-grid.
+//! The area tree: county → town/street → village/community → grid → micro-grid. Reads take a
+//! [`Scope`]; the staff commands of the areas page ([`add`], [`rename`]) check the actor's
+//! role and scope, make the change and write its audit line in one transaction.
 
 use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 
+use crate::audit::{self, AuditAction, AuditTarget};
+use crate::db::Db;
 use crate::domain::AreaLevel;
 use crate::entity::area::{self, Entity as Area};
 use crate::error::{CoreError, CoreResult};
+use crate::lifecycle::StaffActor;
+use crate::problem::Problem;
 use crate::scope::Scope;
+
+/// Longest name of an area.
+pub const MAX_NAME_CHARS: usize = 60;
 
 /// The county (root) area, created on first use with the configured name.
 pub async fn ensure_root(db: &impl ConnectionTrait, county_name: &str) -> CoreResult<area::Model> {
@@ -46,7 +55,9 @@ pub async fn insert_child(
 ) -> CoreResult<area::Model> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(CoreError::Invalid("empty area name".into()));
+        return Err(CoreError::Invalid(Problem::AreaNameInvalid {
+            max: MAX_NAME_CHARS,
+        }));
     }
     let inserted = area::ActiveModel {
         parent_id: Set(parent.map(|p| p.id)),
@@ -91,7 +102,11 @@ pub async fn resolve_names(db: &impl ConnectionTrait, names: &str) -> CoreResult
             .filter(area::Column::Name.eq(name))
             .one(db)
             .await?
-            .ok_or_else(|| CoreError::Invalid(format!("no area named {name:?} there")))?;
+            .ok_or_else(|| {
+                CoreError::Invalid(Problem::NoSuchAreaName {
+                    name: name.to_owned(),
+                })
+            })?;
     }
     Ok(current)
 }
@@ -146,9 +161,197 @@ pub fn ancestor_id_at(path: &str, level: AreaLevel) -> Option<i64> {
         .and_then(|s| s.parse().ok())
 }
 
+/// The areas in scope down to `max_level`, in tree order, with their depth below the scope.
+pub async fn tree(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    max_level: AreaLevel,
+) -> CoreResult<Vec<(area::Model, usize)>> {
+    let mut all = Area::find()
+        .filter(scope.condition(area::Column::Path))
+        .filter(area::Column::Level.lte(max_level))
+        .all(conn)
+        .await?;
+    all.sort_by_cached_key(|a| path_ids(&a.path));
+    let base = scope.path().matches('/').count();
+    Ok(all
+        .into_iter()
+        .map(|a| {
+            let depth = a.path.matches('/').count().saturating_sub(base);
+            (a, depth)
+        })
+        .collect())
+}
+
+/// The ids along a path, root first (the tree order of areas created in roster order).
+pub fn path_ids(path: &str) -> Vec<i64> {
+    path.split('/').filter_map(|s| s.parse().ok()).collect()
+}
+
+/// The areas of some levels in scope, by path, at most `limit` (the notice audience picker).
+pub async fn at_levels(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    levels: &[AreaLevel],
+    limit: u64,
+) -> CoreResult<Vec<area::Model>> {
+    Ok(Area::find()
+        .filter(scope.condition(area::Column::Path))
+        .filter(area::Column::Level.is_in(levels.iter().copied()))
+        .order_by_asc(area::Column::Path)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
+/// The communities (villages) in scope, by id (the bind-sheet picker).
+pub async fn communities_in_scope(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+) -> CoreResult<Vec<area::Model>> {
+    Ok(Area::find()
+        .filter(scope.condition(area::Column::Path))
+        .filter(area::Column::Level.eq(AreaLevel::Community))
+        .order_by_asc(area::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+/// One page of the areas in scope by id, optionally of one level: the rows after `after_id`
+/// and the id to continue after when there are more (the JSON API).
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    level: Option<AreaLevel>,
+    after_id: Option<i64>,
+    limit: u64,
+) -> CoreResult<(Vec<area::Model>, Option<i64>)> {
+    let mut q = Area::find().filter(scope.condition(area::Column::Path));
+    if let Some(level) = level {
+        q = q.filter(area::Column::Level.eq(level));
+    }
+    if let Some(after) = after_id {
+        q = q.filter(area::Column::Id.gt(after));
+    }
+    let rows = q
+        .order_by_asc(area::Column::Id)
+        .limit(limit + 1)
+        .all(conn)
+        .await?;
+    Ok(crate::paging::split(rows, limit, |a| a.id))
+}
+
+fn check_name(name: &str) -> CoreResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.contains('/') {
+        return Err(CoreError::Invalid(Problem::AreaNameInvalid {
+            max: MAX_NAME_CHARS,
+        }));
+    }
+    Ok(name.to_owned())
+}
+
+/// A clash when another area under `parent_id` (other than `except`) has that name.
+async fn refuse_taken_name(
+    conn: &impl ConnectionTrait,
+    parent_id: Option<i64>,
+    name: &str,
+    except: Option<i64>,
+) -> CoreResult<()> {
+    let mut q = Area::find()
+        .filter(match parent_id {
+            Some(p) => area::Column::ParentId.eq(p),
+            None => area::Column::ParentId.is_null(),
+        })
+        .filter(area::Column::Name.eq(name));
+    if let Some(id) = except {
+        q = q.filter(area::Column::Id.ne(id));
+    }
+    match q.one(conn).await? {
+        Some(_) => Err(CoreError::Conflict(Problem::AreaNameTaken)),
+        None => Ok(()),
+    }
+}
+
+/// Staff command: adds an area under `parent_id` (in scope), one level below it. County and
+/// town admins only.
+pub async fn add(
+    db: &Db,
+    actor: &StaffActor,
+    parent_id: i64,
+    name: &str,
+    ip: Option<&str>,
+) -> CoreResult<area::Model> {
+    crate::staff::require_admin(actor)?;
+    let name = check_name(name)?;
+    let txn = db.write().await?;
+    let parent = find_in_scope(&*txn, &actor.scope, parent_id).await?;
+    let level = parent
+        .level
+        .child()
+        .ok_or(CoreError::Invalid(Problem::AreaHasNoChildren))?;
+    refuse_taken_name(&*txn, Some(parent.id), &name, None).await?;
+    let a = insert_child(&*txn, Some(&parent), level, &name).await?;
+    let target = AuditTarget::Area(a.id);
+    audit::log(
+        &*txn,
+        Some(actor.id),
+        AuditAction::AreaAdd,
+        Some(target),
+        Some(&a.name),
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(a)
+}
+
+/// Staff command: renames an area inside the scope (not the scope's own root unless it is the
+/// county). County and town admins only.
+pub async fn rename(
+    db: &Db,
+    actor: &StaffActor,
+    id: i64,
+    name: &str,
+    ip: Option<&str>,
+) -> CoreResult<area::Model> {
+    crate::staff::require_admin(actor)?;
+    let name = check_name(name)?;
+    let txn = db.write().await?;
+    let a = find_in_scope(&*txn, &actor.scope, id).await?;
+    if a.id == actor.scope.area_id() && a.level != AreaLevel::County {
+        return Err(CoreError::Forbidden(Problem::OwnAreaRename));
+    }
+    refuse_taken_name(&*txn, a.parent_id, &name, Some(a.id)).await?;
+    let mut active: area::ActiveModel = a.into();
+    active.name = Set(name);
+    let a = active.update(&*txn).await?;
+    let target = AuditTarget::Area(a.id);
+    let detail = Some(a.name.as_str());
+    audit::log(
+        &*txn,
+        Some(actor.id),
+        AuditAction::AreaRename,
+        Some(target),
+        detail,
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("a/b").is_err());
+        assert!(check_name("  ").is_err());
+        assert_eq!(check_name(" 新社区 ").ok().as_deref(), Some("新社区"));
+        assert_eq!(path_ids("/1/5/23/"), vec![1, 5, 23]);
+    }
 
     #[test]
     fn ancestors_from_paths() {

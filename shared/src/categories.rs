@@ -3,16 +3,63 @@
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder, Set};
 
+use crate::audit::{self, AuditAction, AuditTarget};
 use crate::calendar::TimeLimit;
+use crate::db::Db;
 use crate::domain::Urgency;
 use crate::entity::category;
-use crate::error::CoreResult;
+use crate::error::{CoreError, CoreResult};
+use crate::lifecycle::StaffActor;
+use crate::problem::Problem;
 
 /// Accept and handle limits for one category and urgency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub accept: TimeLimit,
     pub handle: TimeLimit,
+}
+
+/// One of a category's six time limits (accept or handle × urgency).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, strum::EnumIter)]
+pub enum LimitField {
+    #[default]
+    AcceptNormal,
+    AcceptUrgent,
+    AcceptCritical,
+    HandleNormal,
+    HandleUrgent,
+    HandleCritical,
+}
+
+impl LimitField {
+    /// The six, accept limits first.
+    pub fn all() -> impl Iterator<Item = LimitField> {
+        <LimitField as strum::IntoEnumIterator>::iter()
+    }
+
+    /// The name of its form field and of its column.
+    pub fn code(self) -> &'static str {
+        match self {
+            LimitField::AcceptNormal => "accept_normal",
+            LimitField::AcceptUrgent => "accept_urgent",
+            LimitField::AcceptCritical => "accept_critical",
+            LimitField::HandleNormal => "handle_normal",
+            LimitField::HandleUrgent => "handle_urgent",
+            LimitField::HandleCritical => "handle_critical",
+        }
+    }
+
+    /// The i18n key of its name (in this crate's texts).
+    pub fn i18n_key(self) -> &'static str {
+        match self {
+            LimitField::AcceptNormal => "limit_field.accept_normal",
+            LimitField::AcceptUrgent => "limit_field.accept_urgent",
+            LimitField::AcceptCritical => "limit_field.accept_critical",
+            LimitField::HandleNormal => "limit_field.handle_normal",
+            LimitField::HandleUrgent => "limit_field.handle_urgent",
+            LimitField::HandleCritical => "limit_field.handle_critical",
+        }
+    }
 }
 
 /// County defaults: accept within 1 working day (30 minutes when urgent or critical); handle
@@ -34,17 +81,36 @@ pub fn default_limits(urgency: Urgency) -> Limits {
     }
 }
 
+impl LimitField {
+    /// The field of the accept (`handle` false) or handle limit of an urgency.
+    pub fn of(urgency: Urgency, handle: bool) -> LimitField {
+        match (urgency, handle) {
+            (Urgency::Normal, false) => LimitField::AcceptNormal,
+            (Urgency::Urgent, false) => LimitField::AcceptUrgent,
+            (Urgency::Critical, false) => LimitField::AcceptCritical,
+            (Urgency::Normal, true) => LimitField::HandleNormal,
+            (Urgency::Urgent, true) => LimitField::HandleUrgent,
+            (Urgency::Critical, true) => LimitField::HandleCritical,
+        }
+    }
+}
+
 impl category::Model {
+    /// One limit as stored (`None`: inherited).
+    pub fn limit_text(&self, field: LimitField) -> Option<&str> {
+        match field {
+            LimitField::AcceptNormal => self.accept_normal.as_deref(),
+            LimitField::AcceptUrgent => self.accept_urgent.as_deref(),
+            LimitField::AcceptCritical => self.accept_critical.as_deref(),
+            LimitField::HandleNormal => self.handle_normal.as_deref(),
+            LimitField::HandleUrgent => self.handle_urgent.as_deref(),
+            LimitField::HandleCritical => self.handle_critical.as_deref(),
+        }
+    }
+
     fn own_limit(&self, urgency: Urgency, handle: bool) -> Option<TimeLimit> {
-        let text = match (urgency, handle) {
-            (Urgency::Normal, false) => &self.accept_normal,
-            (Urgency::Urgent, false) => &self.accept_urgent,
-            (Urgency::Critical, false) => &self.accept_critical,
-            (Urgency::Normal, true) => &self.handle_normal,
-            (Urgency::Urgent, true) => &self.handle_urgent,
-            (Urgency::Critical, true) => &self.handle_critical,
-        };
-        text.as_deref().and_then(|t| TimeLimit::parse(t).ok())
+        self.limit_text(LimitField::of(urgency, handle))
+            .and_then(|t| TimeLimit::parse(t).ok())
     }
 
     /// The limits for this category, falling back to `parent`, then to the defaults.
@@ -250,4 +316,115 @@ pub async fn limits_for(
         None => None,
     };
     Ok(cat.limits(parent.as_ref(), urgency))
+}
+
+/// The six limits of a category, as typed (`""` = inherit).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LimitTexts {
+    pub accept_normal: String,
+    pub accept_urgent: String,
+    pub accept_critical: String,
+    pub handle_normal: String,
+    pub handle_urgent: String,
+    pub handle_critical: String,
+}
+
+impl LimitTexts {
+    /// The six texts, each from `text(field)`.
+    pub fn from_fn(text: impl Fn(LimitField) -> String) -> LimitTexts {
+        LimitTexts {
+            accept_normal: text(LimitField::AcceptNormal),
+            accept_urgent: text(LimitField::AcceptUrgent),
+            accept_critical: text(LimitField::AcceptCritical),
+            handle_normal: text(LimitField::HandleNormal),
+            handle_urgent: text(LimitField::HandleUrgent),
+            handle_critical: text(LimitField::HandleCritical),
+        }
+    }
+
+    /// The text of one limit.
+    pub fn get(&self, field: LimitField) -> &str {
+        match field {
+            LimitField::AcceptNormal => &self.accept_normal,
+            LimitField::AcceptUrgent => &self.accept_urgent,
+            LimitField::AcceptCritical => &self.accept_critical,
+            LimitField::HandleNormal => &self.handle_normal,
+            LimitField::HandleUrgent => &self.handle_urgent,
+            LimitField::HandleCritical => &self.handle_critical,
+        }
+    }
+}
+
+/// A limit as stored: `None` (inherit) for an empty text, else its canonical form.
+fn stored_limit(field: LimitField, text: &str) -> CoreResult<Option<String>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    TimeLimit::parse(text)
+        .map(|l| Some(l.to_string()))
+        .map_err(|_| {
+            CoreError::Invalid(Problem::TimeLimitInvalid {
+                field,
+                text: text.to_owned(),
+            })
+        })
+}
+
+/// Staff command: sets a category's time limits. Each must parse as a [`TimeLimit`] (`30m`,
+/// `4h`, `2wd`) or be empty (inherit); nothing is saved when one is wrong, and the problem
+/// names the field. Categories are county-wide: the county admin only.
+pub async fn set_limits(
+    db: &Db,
+    actor: &StaffActor,
+    id: i64,
+    limits: &LimitTexts,
+    ip: Option<&str>,
+) -> CoreResult<category::Model> {
+    crate::staff::require_county_admin(actor)?;
+    let parse = |field| stored_limit(field, limits.get(field));
+    let (an, au, ac) = (
+        parse(LimitField::AcceptNormal)?,
+        parse(LimitField::AcceptUrgent)?,
+        parse(LimitField::AcceptCritical)?,
+    );
+    let (hn, hu, hc) = (
+        parse(LimitField::HandleNormal)?,
+        parse(LimitField::HandleUrgent)?,
+        parse(LimitField::HandleCritical)?,
+    );
+    let txn = db.write().await?;
+    let cat = category::Entity::find_by_id(id)
+        .one(&*txn)
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    let mut a: category::ActiveModel = cat.into();
+    a.accept_normal = Set(an);
+    a.accept_urgent = Set(au);
+    a.accept_critical = Set(ac);
+    a.handle_normal = Set(hn);
+    a.handle_urgent = Set(hu);
+    a.handle_critical = Set(hc);
+    let c = a.update(&*txn).await?;
+    let detail = format!(
+        "{:?}/{:?}/{:?} {:?}/{:?}/{:?}",
+        c.accept_normal,
+        c.accept_urgent,
+        c.accept_critical,
+        c.handle_normal,
+        c.handle_urgent,
+        c.handle_critical
+    );
+    let target = AuditTarget::Category(c.code.clone());
+    audit::log(
+        &*txn,
+        Some(actor.id),
+        AuditAction::CategoryLimits,
+        Some(target),
+        Some(&detail),
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(c)
 }

@@ -13,12 +13,16 @@ use rust_i18n::t;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::areas;
+use crate::audit::{self, AuditAction};
 use crate::calendar::Light;
+use crate::db::Db;
 use crate::domain::{Phone, StaffRole};
 use crate::entity::{category, report};
 use crate::error::{CoreError, CoreResult};
 use crate::holidays::county_offset;
 use crate::inbox::{self, InboxFilter};
+use crate::lifecycle::StaffActor;
+use crate::problem::Problem;
 use crate::scope::Scope;
 
 /// Reports read per query.
@@ -140,9 +144,7 @@ pub async fn export_reports(
         && let Exporter::Staff(role) = exporter
         && !may_unmask(role)
     {
-        return Err(CoreError::Forbidden(
-            "this role may not export residents' contacts".into(),
-        ));
+        return Err(CoreError::Forbidden(Problem::MayNotUnmask));
     }
     let cond = filter_condition(db, req.scope, req.filter, req.now).await?;
     let categories: HashMap<i64, category::Model> = category::Entity::find()
@@ -399,9 +401,9 @@ impl XlsxSink {
 impl RowSink for XlsxSink {
     fn row(&mut self, row: &ExportRow) -> CoreResult<()> {
         if u64::from(self.next_row) > MAX_XLSX_ROWS {
-            return Err(CoreError::Invalid(format!(
-                "more than {MAX_XLSX_ROWS} rows: narrow the filter or export CSV"
-            )));
+            return Err(CoreError::Invalid(Problem::TooManyRowsForXlsx {
+                max: MAX_XLSX_ROWS,
+            }));
         }
         let r = self.next_row;
         let sheet = self.workbook.worksheet_from_index(0).map_err(xlsx_err)?;
@@ -430,6 +432,88 @@ impl RowSink for VecSink {
         self.0.push(row.clone());
         Ok(())
     }
+}
+
+/// The file format of an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// UTF-8 with a byte-order mark (Excel opens it as such).
+    Csv,
+    Xlsx,
+}
+
+impl ExportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Xlsx => "xlsx",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+        }
+    }
+}
+
+/// Staff command: the selected reports of the actor's scope as a file, and the audit line of
+/// the export (its format and row count, never its content). Asking to unmask residents'
+/// contacts without a role that may is refused and audited as such.
+#[allow(clippy::too_many_arguments)]
+pub async fn staff_export(
+    db: &Db,
+    actor: &StaffActor,
+    filter: &InboxFilter,
+    unmask: bool,
+    format: ExportFormat,
+    locale: &str,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> CoreResult<Vec<u8>> {
+    if unmask && !may_unmask(actor.role) {
+        let action = AuditAction::ExportRefused;
+        audit::log_alone(db, Some(actor.id), action, None, Some("unmask"), ip).await?;
+        return Err(CoreError::Forbidden(Problem::MayNotUnmask));
+    }
+    let req = ExportRequest {
+        scope: &actor.scope,
+        filter,
+        unmask,
+        locale,
+        now,
+    };
+    let exporter = Exporter::Staff(actor.role);
+    let (bytes, count) = match format {
+        ExportFormat::Csv => {
+            let mut sink = CsvSink::new(Vec::new(), locale, true)?;
+            let n = export_reports(db.conn(), exporter, &req, &mut sink).await?;
+            (sink.finish()?, n)
+        }
+        ExportFormat::Xlsx => {
+            let mut sink = XlsxSink::new(locale)?;
+            let n = export_reports(db.conn(), exporter, &req, &mut sink).await?;
+            (sink.finish()?, n)
+        }
+    };
+    let detail = format!(
+        "{}, {count} rows, contacts {}",
+        format.extension(),
+        if unmask { "unmasked" } else { "masked" }
+    );
+    audit::log_alone(
+        db,
+        Some(actor.id),
+        AuditAction::ExportReports,
+        None,
+        Some(&detail),
+        ip,
+    )
+    .await?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -3,9 +3,13 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set};
 
+use crate::audit::{self, AuditAction, AuditTarget};
 use crate::calendar::{DayKind, WorkCalendar};
+use crate::db::Db;
 use crate::entity::holiday;
 use crate::error::{CoreError, CoreResult};
+use crate::lifecycle::StaffActor;
+use crate::problem::Problem;
 
 /// The county's local time: China Standard Time.
 pub fn county_offset() -> FixedOffset {
@@ -20,14 +24,14 @@ pub fn county_day_start(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
         .from_local_datetime(&day.and_time(NaiveTime::MIN))
         .single()
         .map(|d| d.with_timezone(&Utc))
-        .ok_or_else(|| CoreError::Invalid("bad date".into()))
+        .ok_or(CoreError::Invalid(Problem::DateOutOfRange))
 }
 
 /// The county's midnight at the end of `day` (the exclusive end of a range of whole days).
 pub fn county_day_end(day: NaiveDate) -> CoreResult<DateTime<Utc>> {
     let next = day
         .succ_opt()
-        .ok_or_else(|| CoreError::Invalid("bad date".into()))?;
+        .ok_or(CoreError::Invalid(Problem::DateOutOfRange))?;
     county_day_start(next)
 }
 
@@ -69,8 +73,62 @@ pub async fn set_day(
     Ok(())
 }
 
-pub async fn remove_day(db: &impl ConnectionTrait, day: NaiveDate) -> CoreResult<()> {
-    holiday::Entity::delete_by_id(day).exec(db).await?;
+/// Longest name of a holiday.
+pub const MAX_NAME_CHARS: usize = 40;
+
+/// Staff command: adds or replaces one day of the county's table. A name too long is refused
+/// rather than cut (nothing typed is silently lost). The county admin only.
+pub async fn set(
+    db: &Db,
+    actor: &StaffActor,
+    day: NaiveDate,
+    kind: DayKind,
+    name: &str,
+    ip: Option<&str>,
+) -> CoreResult<()> {
+    crate::staff::require_county_admin(actor)?;
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(CoreError::Invalid(Problem::HolidayNameTooLong {
+            max: MAX_NAME_CHARS,
+        }));
+    }
+    let txn = db.write().await?;
+    set_day(&*txn, day, kind, name).await?;
+    let target = Some(AuditTarget::Day(day));
+    audit::log(
+        &*txn,
+        Some(actor.id),
+        AuditAction::HolidaySet,
+        target,
+        Some(kind.as_str()),
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Staff command: removes one day from the county's table. The county admin only.
+pub async fn remove(
+    db: &Db,
+    actor: &StaffActor,
+    day: NaiveDate,
+    ip: Option<&str>,
+) -> CoreResult<()> {
+    crate::staff::require_county_admin(actor)?;
+    let txn = db.write().await?;
+    holiday::Entity::delete_by_id(day).exec(&*txn).await?;
+    let target = Some(AuditTarget::Day(day));
+    audit::log(
+        &*txn,
+        Some(actor.id),
+        AuditAction::HolidayRemove,
+        target,
+        None,
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
     Ok(())
 }
 

@@ -8,15 +8,17 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, Set};
 
 use crate::areas;
+use crate::audit::{self, AuditAction};
 use crate::db::Db;
 use crate::domain::{AreaLevel, Lang, MemberStatus};
 use crate::entity::{area, member};
 use crate::error::{CoreError, CoreResult};
+use crate::lifecycle::StaffActor;
 use crate::members::{generate_bind_code, tags_to_column};
-use crate::roster::{BadRow, ParsedRoster, RosterRow};
+use crate::roster::{BadRow, ParsedRoster, RosterError, RosterRow, parse_roster};
 use crate::scope::Scope;
 
 /// What an import did.
@@ -52,18 +54,73 @@ pub async fn import_roster(
     parsed: ParsedRoster,
     mut progress: impl FnMut(usize, usize),
 ) -> CoreResult<ImportSummary> {
+    let total = parsed.rows.len();
     let txn = db.write().await?;
-    let root = areas::find_root(&*txn).await?.ok_or(CoreError::NotFound)?;
+    let summary = import_in(&txn, scope, parsed, &mut progress).await?;
+    txn.commit().await?;
+    progress(total, total);
+    Ok(summary)
+}
+
+/// What a roster upload did: the file was a roster and was imported, or it was not one (and
+/// nothing changed).
+pub type Upload = Result<ImportSummary, RosterError>;
+
+/// Staff command: reads an uploaded roster file (CSV or XLSX) and imports it into the actor's
+/// scope, with the audit line of the import (counts, or why the file was refused) in the same
+/// transaction. County and town admins only.
+pub async fn upload_roster(
+    db: &Db,
+    actor: &StaffActor,
+    bytes: &[u8],
+    ip: Option<&str>,
+) -> CoreResult<Upload> {
+    crate::staff::require_admin(actor)?;
+    // Read before the write transaction: a large spreadsheet takes a while.
+    let parsed = parse_roster(bytes);
+    let txn = db.write().await?;
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            let detail = e.to_string();
+            let action = AuditAction::RosterImportFailed;
+            audit::log(&*txn, Some(actor.id), action, None, Some(&detail), ip).await?;
+            txn.commit().await?;
+            return Ok(Err(e));
+        }
+    };
+    let summary = import_in(&txn, &actor.scope, parsed, &mut |_, _| {}).await?;
+    let detail = format!(
+        "rows {}, new {}, updated {}, unchanged {}, refused {}",
+        summary.rows,
+        summary.members_new,
+        summary.members_updated,
+        summary.members_unchanged,
+        summary.bad.len() + summary.out_of_scope_rows.len()
+    );
+    let action = AuditAction::RosterImport;
+    audit::log(&*txn, Some(actor.id), action, None, Some(&detail), ip).await?;
+    txn.commit().await?;
+    Ok(Ok(summary))
+}
+
+async fn import_in(
+    txn: &DatabaseTransaction,
+    scope: &Scope,
+    parsed: ParsedRoster,
+    progress: &mut impl FnMut(usize, usize),
+) -> CoreResult<ImportSummary> {
+    let root = areas::find_root(txn).await?.ok_or(CoreError::NotFound)?;
 
     // Every area known so far, by (parent, name).
     let mut by_parent_name: HashMap<(i64, String), area::Model> = HashMap::new();
-    for a in area::Entity::find().all(&*txn).await? {
+    for a in area::Entity::find().all(txn).await? {
         if let Some(parent) = a.parent_id {
             by_parent_name.insert((parent, a.name.clone()), a);
         }
     }
     let mut existing: HashMap<String, member::Model> = member::Entity::find()
-        .all(&*txn)
+        .all(txn)
         .await?
         .into_iter()
         .map(|m| (m.phone.clone(), m))
@@ -84,7 +141,7 @@ pub async fn import_roster(
             progress(i, total);
         }
         let Some(micro) =
-            resolve_row_area(&txn, &root, scope, &row, &mut by_parent_name, &mut summary).await?
+            resolve_row_area(txn, &root, scope, &row, &mut by_parent_name, &mut summary).await?
         else {
             summary.out_of_scope_rows.push(row.row);
             continue;
@@ -107,7 +164,7 @@ pub async fn import_roster(
                 active.area_id = Set(micro.id);
                 active.area_path = Set(micro.path.clone());
                 active.updated_at = Set(now);
-                let updated = active.update(&*txn).await?;
+                let updated = active.update(txn).await?;
                 existing.insert(updated.phone.clone(), updated);
                 summary.members_updated += 1;
             }
@@ -142,18 +199,16 @@ pub async fn import_roster(
     // Batched inserts: 17 columns × 500 rows stays well under both backends' parameter limits.
     for chunk in inserts.chunks(500) {
         member::Entity::insert_many(chunk.to_vec())
-            .exec(&*txn)
+            .exec(txn)
             .await?;
     }
-    txn.commit().await?;
-    progress(total, total);
     Ok(summary)
 }
 
 /// Finds or creates the town → community → grid → micro-grid chain of a row; `None` when the
 /// chain leaves the importer's scope (nothing is created then).
 async fn resolve_row_area(
-    txn: &sea_orm::DatabaseTransaction,
+    txn: &DatabaseTransaction,
     root: &area::Model,
     scope: &Scope,
     row: &RosterRow,

@@ -24,6 +24,7 @@ use crate::entity::{area, category, report};
 use crate::error::{CoreError, CoreResult};
 use crate::holidays::{county_day_end, county_day_start};
 use crate::lifecycle::{self, Action, Actor, LifecycleError, StaffActor, Transition};
+use crate::problem::Problem;
 use crate::scope::Scope;
 
 /// Rows per page unless asked otherwise, and the most a page may hold.
@@ -104,7 +105,7 @@ impl Cursor {
     }
 
     pub fn decode(s: &str) -> CoreResult<Cursor> {
-        let bad = || CoreError::Invalid("bad page cursor".into());
+        let bad = || CoreError::Invalid(Problem::BadPageCursor);
         if let Some(id) = s.strip_prefix('i') {
             return id.parse().map(Cursor::Id).map_err(|_| bad());
         }
@@ -194,7 +195,7 @@ pub fn light_of(r: &report::Model, now: DateTime<Utc>) -> Option<Light> {
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as escape character.
-fn like_pattern(text: &str) -> String {
+pub fn like_pattern(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('%');
     for c in text.chars() {
@@ -302,9 +303,9 @@ async fn condition_with(
     }
     if let Some(text) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         if text.chars().count() > MAX_SEARCH_CHARS {
-            return Err(CoreError::Invalid(format!(
-                "search text longer than {MAX_SEARCH_CHARS} characters"
-            )));
+            return Err(CoreError::Invalid(Problem::SearchTooLong {
+                max: MAX_SEARCH_CHARS,
+            }));
         }
         let pat = like_pattern(text);
         cond = cond.add(
@@ -358,7 +359,7 @@ pub async fn list(
     if let Some(c) = after
         && !c.matches(sort)
     {
-        return Err(CoreError::Invalid("bad page cursor".into()));
+        return Err(CoreError::Invalid(Problem::BadPageCursor));
     }
     let limit = limit.clamp(1, MAX_PAGE);
     let wide_scope = wide(conn, scope).await?;
@@ -651,9 +652,9 @@ pub async fn bulk(
     now: DateTime<Utc>,
 ) -> CoreResult<Vec<(i64, Result<Transition, LifecycleError>)>> {
     if ids.len() > MAX_BULK {
-        return Err(CoreError::Invalid(format!(
-            "at most {MAX_BULK} reports at once"
-        )));
+        return Err(CoreError::Invalid(Problem::TooManyReports {
+            max: MAX_BULK,
+        }));
     }
     let mut seen = HashSet::new();
     let mut out = Vec::new();
@@ -991,6 +992,35 @@ pub async fn assignee_choices(
         })
         .collect();
     Ok(AssigneeChoices { staff, members })
+}
+
+/// One page of whole report rows of the inbox of `scope` (the JSON API): the inbox's filter
+/// and its newest-first keyset, `after_id` being the number of the last row of the previous
+/// page. Returns the rows and the number to continue after when there are more.
+pub async fn reports_page(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    filter: &InboxFilter,
+    after_id: Option<i64>,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> CoreResult<(Vec<report::Model>, Option<i64>)> {
+    let range = if wide(conn, scope).await? {
+        Range::Filter
+    } else {
+        Range::Indexed
+    };
+    let cond = condition_with(conn, scope, filter, true, range, now).await?;
+    let after = after_id.map(Cursor::Id);
+    let rows = keyset(
+        report::Entity::find().filter(cond),
+        InboxSort::Newest,
+        after.as_ref(),
+    )
+    .limit(limit + 1)
+    .all(conn)
+    .await?;
+    Ok(crate::paging::split(rows, limit, |r| r.id))
 }
 
 #[cfg(test)]

@@ -26,11 +26,12 @@ pub mod holidays;
 pub mod import;
 pub mod inbox;
 pub mod lifecycle;
-pub mod manage;
 pub mod members;
 pub mod notices;
 pub mod outbox;
+pub mod paging;
 pub mod panel_sessions;
+pub mod problem;
 pub mod reports;
 pub mod response_templates;
 pub mod roster;
@@ -41,6 +42,7 @@ pub mod stats;
 
 pub use db::Db;
 pub use error::{CoreError, CoreResult};
+pub use problem::Problem;
 pub use scope::Scope;
 
 /// Everything a fresh database needs before first use: the schema, the county root and the

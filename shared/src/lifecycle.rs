@@ -23,6 +23,7 @@ use crate::domain::{MemberStatus, ReportState, ReturnReason, StaffRole};
 use crate::entity::{area, member, outbox, report, report_event, staff_user};
 use crate::error::CoreError;
 use crate::outbox::{Button, MessageKind, OutgoingMessage, enqueue_to_member};
+use crate::problem::Problem;
 use crate::scope::Scope;
 use crate::{categories, holidays};
 
@@ -197,8 +198,9 @@ pub enum Refusal {
     OutOfScope,
     #[error("the reopen window of {REOPEN_WINDOW_DAYS} days has passed")]
     ReopenWindowPassed,
+    /// A malformed or impossible action (a missing note, an assignee outside the area…).
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Problem),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -327,9 +329,9 @@ pub fn decide(
     }
     if let Some(note) = action.note() {
         if note.chars().count() > MAX_NOTE_CHARS {
-            return Err(Refusal::Invalid(format!(
-                "note longer than {MAX_NOTE_CHARS} characters"
-            )));
+            return Err(Refusal::Invalid(Problem::NoteTooLong {
+                max: MAX_NOTE_CHARS,
+            }));
         }
         let required = matches!(
             action,
@@ -341,7 +343,7 @@ pub fn decide(
                 | Action::AddInfo { .. }
         );
         if required && is_blank(note) {
-            return Err(Refusal::Invalid("a note is required".into()));
+            return Err(Refusal::Invalid(Problem::NoteRequired));
         }
     }
     if let Action::Return {
@@ -350,9 +352,7 @@ pub fn decide(
     } = action
         && note.as_deref().is_none_or(is_blank)
     {
-        return Err(Refusal::Invalid(
-            "say why when the reason is 'other'".into(),
-        ));
+        return Err(Refusal::Invalid(Problem::ReturnReasonNeedsNote));
     }
     let plan = |to, clock, public, tell_reporter| Plan {
         to,
@@ -410,7 +410,7 @@ pub fn decide(
         }
         Action::Escalate { .. } => {
             if !facts.can_escalate {
-                return Err(Refusal::Invalid("the county has no higher level".into()));
+                return Err(Refusal::Invalid(Problem::NoHigherLevel));
             }
             // The new owner gets a fresh clock of the same kind.
             let clock = if facts.state == Submitted {
@@ -423,9 +423,7 @@ pub fn decide(
         Action::Comment { .. } => plan(facts.state, Clock::Keep, false, None),
         Action::Reply { .. } => {
             if facts.reporter_member_id.is_none() {
-                return Err(Refusal::Invalid(
-                    "this report has no reporter to reply to".into(),
-                ));
+                return Err(Refusal::Invalid(Problem::NoReporter));
             }
             plan(facts.state, Clock::Keep, true, Some("msg.report.reply"))
         }
@@ -509,11 +507,9 @@ pub async fn transition_in(
                         )
                         .one(txn)
                         .await?
-                        .ok_or_else(|| {
-                            Refusal::Invalid("no such grid leader in this area".into())
-                        })?;
+                        .ok_or(Refusal::Invalid(Problem::NoSuchMember))?;
                     if m.status == MemberStatus::Left {
-                        return Err(Refusal::Invalid("this grid leader has left".into()).into());
+                        return Err(Refusal::Invalid(Problem::MemberLeft).into());
                     }
                     active.assignee_member_id = Set(Some(m.id));
                     active.assignee_staff_id = Set(None);
@@ -528,9 +524,7 @@ pub async fn transition_in(
                                 && s.role.can_act()
                                 && s.scope().contains(&report.handling_area_path)
                         })
-                        .ok_or_else(|| {
-                            Refusal::Invalid("no such staff member for this area".into())
-                        })?;
+                        .ok_or(Refusal::Invalid(Problem::NoSuchStaff))?;
                     active.assignee_staff_id = Set(Some(s.id));
                     active.assignee_member_id = Set(None);
                 }
@@ -549,7 +543,7 @@ pub async fn transition_in(
         Action::Reject { note } => active.reason_note = Set(Some(note.clone())),
         Action::MarkDuplicate { of } => {
             if *of == report.id {
-                return Err(Refusal::Invalid("a report cannot duplicate itself".into()).into());
+                return Err(Refusal::Invalid(Problem::SelfDuplicate).into());
             }
             // The original must exist where this actor can see it.
             let mut q = report::Entity::find_by_id(*of);
@@ -558,7 +552,7 @@ pub async fn transition_in(
             }
             q.one(txn)
                 .await?
-                .ok_or_else(|| Refusal::Invalid(format!("report #{of} not found")))?;
+                .ok_or(Refusal::Invalid(Problem::NoOriginal { number: *of }))?;
             active.duplicate_of = Set(Some(*of));
         }
         Action::Resolve { .. } => {

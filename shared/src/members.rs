@@ -1,14 +1,30 @@
-//! The roster: grid leaders and their bind codes.
+//! The roster: grid leaders and their bind codes. Reads take a [`Scope`]; the roster page's
+//! staff commands ([`deactivate`], [`bind_sheet`]) check the actor's role and scope and write
+//! their audit line.
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use crate::areas;
+use crate::audit::{self, AuditAction, AuditTarget};
+use crate::db::Db;
 use crate::domain::MemberStatus;
-use crate::entity::member;
-use crate::error::CoreResult;
+use crate::entity::{area, member};
+use crate::error::{CoreError, CoreResult};
+use crate::lifecycle::StaffActor;
+use crate::problem::Problem;
 use crate::scope::Scope;
+
+/// Members on one page of the roster.
+pub const PAGE: u64 = 50;
+/// Longest search text of the roster.
+pub const MAX_QUERY_CHARS: usize = 50;
 
 /// Bind codes avoid look-alike characters (0/O, 1/I/L) because people type them from paper.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -109,14 +125,7 @@ pub async fn bind_code_sheet(
     let mut members = list_in_scope(db, scope).await?;
     members.retain(|m| m.status != MemberStatus::Left);
     // Roster order: by the ids along the path (areas are created in roster order), then id.
-    members.sort_by_cached_key(|m| {
-        let ids: Vec<i64> = m
-            .area_path
-            .split('/')
-            .filter_map(|s| s.parse().ok())
-            .collect();
-        (ids, m.id)
-    });
+    members.sort_by_cached_key(|m| (areas::path_ids(&m.area_path), m.id));
     let rows = members
         .into_iter()
         .map(|m| BindCodeRow {
@@ -129,6 +138,150 @@ pub async fn bind_code_sheet(
         })
         .collect();
     Ok(rows)
+}
+
+/// `%text%` with `%`, `_` and `\` escaped (the inbox's pattern), for a LIKE.
+fn like_contains(text: &str) -> LikeExpr {
+    LikeExpr::new(crate::inbox::like_pattern(text)).escape('\\')
+}
+
+/// One page of members in scope, by id.
+pub struct MemberPage {
+    pub rows: Vec<member::Model>,
+    /// The id to continue after, when there are more.
+    pub next: Option<i64>,
+}
+
+/// Members in scope by id after `after_id`; `q` matches name, phone or bind code.
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+    q: Option<&str>,
+    after_id: Option<i64>,
+    limit: u64,
+) -> CoreResult<MemberPage> {
+    let limit = limit.clamp(1, 200);
+    let mut query = member::Entity::find().filter(scope.condition(member::Column::AreaPath));
+    if let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) {
+        if q.chars().count() > MAX_QUERY_CHARS {
+            return Err(CoreError::Invalid(Problem::SearchTooLong {
+                max: MAX_QUERY_CHARS,
+            }));
+        }
+        query = query.filter(
+            Condition::any()
+                .add(Expr::col(member::Column::Name).like(like_contains(q)))
+                .add(Expr::col(member::Column::Phone).like(like_contains(q)))
+                .add(member::Column::BindCode.eq(normalise_bind_code(q))),
+        );
+    }
+    if let Some(after) = after_id {
+        query = query.filter(member::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(member::Column::Id)
+        .limit(limit + 1)
+        .all(conn)
+        .await?;
+    let (rows, next) = crate::paging::split(rows, limit, |m| m.id);
+    Ok(MemberPage { rows, next })
+}
+
+/// The roles and the tags of the members in scope who have not left, each sorted once (the
+/// notice audience picker).
+pub async fn roles_and_tags(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+) -> CoreResult<(Vec<String>, Vec<String>)> {
+    let in_scope = member::Entity::find()
+        .filter(scope.condition(member::Column::AreaPath))
+        .filter(member::Column::Status.ne(MemberStatus::Left));
+    let mut roles: Vec<String> = in_scope
+        .clone()
+        .select_only()
+        .column(member::Column::Role)
+        .distinct()
+        .into_tuple()
+        .all(conn)
+        .await?;
+    roles.retain(|r| !r.is_empty());
+    roles.sort();
+    let tag_columns: Vec<String> = in_scope
+        .select_only()
+        .column(member::Column::Tags)
+        .distinct()
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut tags: Vec<String> = tag_columns
+        .iter()
+        .flat_map(|t| tags_from_column(t))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    Ok((roles, tags))
+}
+
+/// Staff command: marks a member in scope as having left (they can no longer bind or receive
+/// anything). County and town admins only.
+pub async fn deactivate(
+    db: &Db,
+    actor: &StaffActor,
+    id: i64,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> CoreResult<member::Model> {
+    crate::staff::require_admin(actor)?;
+    let txn = db.write().await?;
+    let m = member::Entity::find_by_id(id)
+        .filter(actor.scope.condition(member::Column::AreaPath))
+        .one(&*txn)
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    let m = if m.status == MemberStatus::Left {
+        m
+    } else {
+        let mut a: member::ActiveModel = m.into();
+        a.status = Set(MemberStatus::Left);
+        a.updated_at = Set(now);
+        a.update(&*txn).await?
+    };
+    let target = AuditTarget::Member(m.id);
+    audit::log(
+        &*txn,
+        Some(actor.id),
+        AuditAction::MemberDeactivate,
+        Some(target),
+        None,
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(m)
+}
+
+/// The bind sheet of one community in scope (each member who has not left, with code and deep
+/// link, in roster order), audited: it holds phones and codes.
+pub async fn bind_sheet(
+    db: &Db,
+    actor: &StaffActor,
+    community_id: i64,
+    bot_username: &str,
+    ip: Option<&str>,
+) -> CoreResult<(area::Model, Vec<BindCodeRow>)> {
+    let community = areas::find_in_scope(db.conn(), &actor.scope, community_id).await?;
+    let rows = bind_code_sheet(db.conn(), &Scope::of_area(&community), bot_username).await?;
+    let target = AuditTarget::Area(community.id);
+    audit::log_alone(
+        db,
+        Some(actor.id),
+        AuditAction::RosterBindSheet,
+        Some(target),
+        None,
+        ip,
+    )
+    .await?;
+    Ok((community, rows))
 }
 
 #[cfg(test)]

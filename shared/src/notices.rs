@@ -28,6 +28,7 @@ use crate::entity::{area, member, notice, notice_batch, notice_recipient, outbox
 use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::StaffActor;
 use crate::outbox::{Button, MessageKind, OutgoingMessage};
+use crate::problem::Problem;
 use crate::scope::Scope;
 
 pub const STATUS_DRAFT: &str = "draft";
@@ -403,18 +404,23 @@ fn require_sender(actor: &StaffActor) -> CoreResult<()> {
     if actor.role.can_act() {
         Ok(())
     } else {
-        Err(CoreError::Forbidden("viewers cannot send notices".into()))
+        Err(CoreError::Forbidden(Problem::ViewerMayNotAct))
     }
 }
 
+/// Longest title of a notice.
+const MAX_TITLE_CHARS: usize = 200;
+/// Longest wait between two batches: 30 days.
+const MAX_INTERVAL_MINUTES: i64 = 60 * 24 * 30;
+
 fn validate(new: &NewNotice) -> CoreResult<()> {
     if new.title.trim().is_empty() {
-        return Err(CoreError::Invalid("title is empty".into()));
+        return Err(CoreError::Invalid(Problem::NoticeTitleEmpty));
     }
-    if new.title.chars().count() > 200 {
-        return Err(CoreError::Invalid(
-            "title is longer than 200 characters".into(),
-        ));
+    if new.title.chars().count() > MAX_TITLE_CHARS {
+        return Err(CoreError::Invalid(Problem::NoticeTitleTooLong {
+            max: MAX_TITLE_CHARS,
+        }));
     }
     let rendered = render_html(&new.title, &new.body).chars().count();
     let limit = if new.attachment.is_some() {
@@ -423,39 +429,42 @@ fn validate(new: &NewNotice) -> CoreResult<()> {
         MAX_TEXT_CHARS
     };
     if rendered > limit {
-        return Err(CoreError::Invalid(format!(
-            "text is too long ({rendered} > {limit} characters{})",
-            if new.attachment.is_some() {
-                " with an attachment"
-            } else {
-                ""
+        return Err(CoreError::Invalid(if new.attachment.is_some() {
+            Problem::NoticeCaptionTooLong {
+                length: rendered,
+                max: limit,
             }
-        )));
+        } else {
+            Problem::NoticeTextTooLong {
+                length: rendered,
+                max: limit,
+            }
+        }));
     }
     if let Some(a) = &new.attachment {
         if a.data.is_empty() {
-            return Err(CoreError::Invalid("the attachment is empty".into()));
+            return Err(CoreError::Invalid(Problem::AttachmentEmpty));
         }
         if a.data.len() > MAX_ATTACHMENT_BYTES {
-            return Err(CoreError::Invalid(
-                "the attachment is larger than 10 MB".into(),
-            ));
+            return Err(CoreError::Invalid(Problem::AttachmentTooLarge {
+                max_mb: MAX_ATTACHMENT_BYTES / (1024 * 1024),
+            }));
         }
     }
     if let BatchMode::BySize { size } = new.plan.mode
         && size == 0
     {
-        return Err(CoreError::Invalid("batch size must be at least 1".into()));
+        return Err(CoreError::Invalid(Problem::BatchSizeZero));
     }
     if let BatchMode::ByArea { level } = new.plan.mode
         && !matches!(level, AreaLevel::Town | AreaLevel::Community)
     {
-        return Err(CoreError::Invalid(
-            "batches by area are by town or community".into(),
-        ));
+        return Err(CoreError::Invalid(Problem::BatchAreaLevel));
     }
-    if !(0..=60 * 24 * 30).contains(&new.plan.interval_minutes) {
-        return Err(CoreError::Invalid("batch interval out of range".into()));
+    if !(0..=MAX_INTERVAL_MINUTES).contains(&new.plan.interval_minutes) {
+        return Err(CoreError::Invalid(Problem::BatchIntervalOutOfRange {
+            max: MAX_INTERVAL_MINUTES,
+        }));
     }
     Ok(())
 }
@@ -641,7 +650,7 @@ pub async fn submit(
     let txn = db.write().await?;
     let n = get(&*txn, &actor.scope, notice_id).await?;
     if n.status != STATUS_DRAFT {
-        return Err(CoreError::Conflict("the notice was already sent".into()));
+        return Err(CoreError::Conflict(Problem::NoticeAlreadySent));
     }
     let audience = n.audience();
     let plan = n.plan();
@@ -751,7 +760,7 @@ async fn set_status(
     let txn = db.write().await?;
     let n = get(&*txn, &actor.scope, notice_id).await?;
     if !allowed_from.contains(&n.status.as_str()) {
-        return Err(CoreError::Conflict(format!("the notice is {}", n.status)));
+        return Err(CoreError::Conflict(Problem::NoticeWrongState));
     }
     let changed = outbox::Entity::update_many()
         .col_expr(outbox::Column::Status, Expr::value(rows_to))
@@ -842,7 +851,7 @@ pub async fn set_batch_time(
     let txn = db.write().await?;
     let n = get(&*txn, &actor.scope, notice_id).await?;
     if n.status == STATUS_CANCELLED {
-        return Err(CoreError::Conflict("the notice is cancelled".into()));
+        return Err(CoreError::Conflict(Problem::NoticeCancelled));
     }
     let batch = notice_batch::Entity::find_by_id(batch_id)
         .filter(notice_batch::Column::NoticeId.eq(notice_id))
@@ -1013,7 +1022,7 @@ async fn remind_in(
 ) -> CoreResult<u64> {
     use sea_orm::sea_query::ExprTrait;
     if n.status == STATUS_CANCELLED || n.status == STATUS_DRAFT {
-        return Err(CoreError::Conflict(format!("the notice is {}", n.status)));
+        return Err(CoreError::Conflict(Problem::NoticeWrongState));
     }
     let round = n.reminders_sent + 1;
     // Recipients not acknowledged whose notice was delivered, with a chat to write to.
@@ -1472,6 +1481,30 @@ fn push_bulk_message(
     ])
     .map_err(|e| CoreError::Internal(e.to_string()))?;
     Ok(())
+}
+
+/// Staff command: the recipient list of a notice in scope as CSV (see [`recipients_csv`]), with
+/// the audit line of the export.
+pub async fn export_recipients(
+    db: &Db,
+    actor: &StaffActor,
+    notice_id: i64,
+    locale: &str,
+    ip: Option<&str>,
+) -> CoreResult<Vec<u8>> {
+    use crate::audit::{AuditAction, AuditTarget};
+    let bytes = recipients_csv(db.conn(), &actor.scope, notice_id, locale).await?;
+    let target = Some(AuditTarget::Notice(notice_id));
+    crate::audit::log_alone(
+        db,
+        Some(actor.id),
+        AuditAction::NoticeExport,
+        target,
+        None,
+        ip,
+    )
+    .await?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -5,12 +5,19 @@
 //! A session ends after [`IDLE_TIMEOUT`] without a request or [`ABSOLUTE_TIMEOUT`] after it
 //! began, whichever comes first. Logging in always starts a new session (a new id), so a
 //! session id planted before login is worthless afterwards.
+//!
+//! What the panel does with sessions are the functions taking a [`Db`]: [`start_anonymous`]
+//! (the login form), [`resolve`] (every request), [`log_in`], [`log_out`], the audit lines of
+//! refused logins ([`record_failed_login`], [`record_throttled_login`]) and [`purge_ended`]
+//! (the scheduler). Checking the password is [`crate::staff::verify_password`].
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
-use crate::entity::panel_session;
+use crate::audit::{self, AuditAction, AuditTarget};
+use crate::db::Db;
+use crate::entity::{panel_session, staff_user};
 use crate::error::CoreResult;
 
 pub const IDLE_TIMEOUT: Duration = Duration::minutes(30);
@@ -120,6 +127,128 @@ pub async fn purge_expired(conn: &impl ConnectionTrait, now: DateTime<Utc>) -> C
         .exec(conn)
         .await?
         .rows_affected)
+}
+
+/// A fresh anonymous session (the login form holds its CSRF token). Returns the cookie token
+/// and the row.
+pub async fn start_anonymous(
+    db: &Db,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> CoreResult<(String, panel_session::Model)> {
+    let txn = db.write().await?;
+    let created = create(&*txn, None, ip, now).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// The live session of a cookie token and its user: `None` when the token names no live
+/// session, or names one whose user has since been deactivated (that session ends here).
+/// Records activity when due.
+pub async fn resolve(
+    db: &Db,
+    token: &str,
+    now: DateTime<Utc>,
+) -> CoreResult<Option<(panel_session::Model, Option<staff_user::Model>)>> {
+    let Some(session) = load(db.conn(), token, now).await? else {
+        return Ok(None);
+    };
+    let mut user = None;
+    if let Some(staff_id) = session.staff_id {
+        user = crate::staff::find_active(db.conn(), staff_id).await?;
+        if user.is_none() {
+            let txn = db.write().await?;
+            delete(&*txn, &session.id).await?;
+            txn.commit().await?;
+            return Ok(None);
+        }
+    }
+    if session.needs_touch(now) {
+        let txn = db.write().await?;
+        touch(&*txn, &session.id, now).await?;
+        txn.commit().await?;
+    }
+    Ok(Some((session, user)))
+}
+
+/// Logs `user` in (their password was checked): ends the session they came with, starts a new
+/// one, records the login time and the audit line. Returns the new session's cookie token.
+pub async fn log_in(
+    db: &Db,
+    user: &staff_user::Model,
+    old_session_id: Option<&str>,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> CoreResult<String> {
+    let txn = db.write().await?;
+    if let Some(old) = old_session_id {
+        delete(&*txn, old).await?;
+    }
+    let (token, _session) = create(&*txn, Some(user.id), ip, now).await?;
+    let mut active: staff_user::ActiveModel = user.clone().into();
+    active.last_login_at = Set(Some(now));
+    active.update(&*txn).await?;
+    let target = Some(AuditTarget::User(user.username.clone()));
+    audit::log(
+        &*txn,
+        Some(user.id),
+        AuditAction::LoginSuccess,
+        target,
+        None,
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(token)
+}
+
+/// Ends a session, with the audit line when someone was logged in.
+pub async fn log_out(
+    db: &Db,
+    session_id: &str,
+    user: Option<&staff_user::Model>,
+    ip: Option<&str>,
+) -> CoreResult<()> {
+    let txn = db.write().await?;
+    delete(&*txn, session_id).await?;
+    if let Some(user) = user {
+        let target = Some(AuditTarget::User(user.username.clone()));
+        audit::log(&*txn, Some(user.id), AuditAction::Logout, target, None, ip).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The audit line of a refused login: a wrong password, an unknown name (`user` `None`) or a
+/// deactivated account.
+pub async fn record_failed_login(
+    db: &Db,
+    username: &str,
+    user: Option<&staff_user::Model>,
+    ip: Option<&str>,
+) -> CoreResult<()> {
+    let detail = user.filter(|u| !u.active).map(|_| "account deactivated");
+    let target = Some(AuditTarget::User(username.to_owned()));
+    let staff_id = user.map(|u| u.id);
+    audit::log_alone(db, staff_id, AuditAction::LoginFailure, target, detail, ip).await?;
+    Ok(())
+}
+
+/// The audit line of a login refused because of too many failures.
+pub async fn record_throttled_login(db: &Db, username: &str, ip: Option<&str>) -> CoreResult<()> {
+    let known = crate::staff::find_by_username(db.conn(), username).await?;
+    let target = Some(AuditTarget::User(username.to_owned()));
+    let staff_id = known.map(|u| u.id);
+    audit::log_alone(db, staff_id, AuditAction::LoginThrottled, target, None, ip).await?;
+    Ok(())
+}
+
+/// Deletes the sessions that have ended (the scheduler, every minute). Returns how many.
+pub async fn purge_ended(db: &Db, now: DateTime<Utc>) -> CoreResult<u64> {
+    let txn = db.write().await?;
+    let n = purge_expired(&*txn, now).await?;
+    txn.commit().await?;
+    Ok(n)
 }
 
 #[cfg(test)]

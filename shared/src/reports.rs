@@ -11,6 +11,7 @@ use crate::categories;
 use crate::domain::{AreaLevel, ReportKind, ReportState, Urgency, VisitMethod};
 use crate::entity::{area, member, report, report_event};
 use crate::error::{CoreError, CoreResult};
+use crate::problem::Problem;
 use crate::scope::Scope;
 
 /// Longest description we store; the bot splits or refuses longer input before this.
@@ -59,10 +60,12 @@ pub async fn submit(
     }
     let kind = new
         .kind
-        .ok_or_else(|| CoreError::Invalid("report kind missing".into()))?;
+        .ok_or(CoreError::Invalid(Problem::ReportKindMissing))?;
     let description = new.description.trim().to_owned();
     if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(CoreError::Invalid("description too long".into()));
+        return Err(CoreError::Invalid(Problem::DescriptionTooLong {
+            max: MAX_DESCRIPTION_CHARS,
+        }));
     }
     let urgency = new.urgency.unwrap_or(Urgency::Normal);
     let origin = area::Entity::find_by_id(reporter.area_id)

@@ -23,12 +23,14 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set,
 };
 
+use crate::audit::{self, AuditAction, AuditTarget};
 use crate::conversation::runner::{self, ChatLocks, Incoming, Reply, RunnerSettings};
 use crate::conversation::{Button, FileKind, FileRef, Input, Keyboard, parse_text};
 use crate::db::Db;
 use crate::domain::MemberStatus;
 use crate::entity::{member, outbox, simulator_message};
 use crate::error::CoreError;
+use crate::lifecycle::StaffActor;
 use crate::outbox::OutgoingMessage;
 use crate::scope::Scope;
 
@@ -244,20 +246,24 @@ pub fn image_mime(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Handles one input of a simulated chat: in order with the chat's other inputs, through the
-/// conversation core, then records the bot's replies and pulls the chat's queued messages.
+/// Staff command: handles one input of a simulated chat — in order with the chat's other
+/// inputs, through the conversation core — then records the bot's replies and pulls the
+/// chat's queued messages. The audit line (the kind of input only: what was typed may hold
+/// personal data) is written with the input. Staff who may act only.
 #[allow(clippy::too_many_arguments)]
 pub async fn send(
     db: &Db,
-    scope: &Scope,
+    actor: &StaffActor,
     member_id: i64,
-    staff_user_id: i64,
     input: SimInput,
     settings: &RunnerSettings,
     language_code: &str,
+    ip: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), SimError> {
-    let m = member_in_scope(db.conn(), scope, member_id).await?;
+    crate::staff::require_can_act(actor)?;
+    let staff_user_id = actor.id;
+    let m = member_in_scope(db.conn(), &actor.scope, member_id).await?;
     if !playable(&m) {
         return Err(SimError::RealAccount);
     }
@@ -308,6 +314,17 @@ pub async fn send(
         ..Default::default()
     }
     .insert(&*txn)
+    .await?;
+    let target = Some(AuditTarget::Member(m.id));
+    let kind = Some(input.kind());
+    audit::log(
+        &*txn,
+        Some(actor.id),
+        AuditAction::SimulatorInput,
+        target,
+        kind,
+        ip,
+    )
     .await?;
     txn.commit().await?;
 

@@ -1,11 +1,22 @@
-//! Staff users of the panel: a role and one scope area each.
+//! Staff users of the panel: a role and one scope area each. Who may do what is decided here
+//! ([`require_admin`], [`may_manage_user`]); the staff commands of the users page
+//! ([`add_user`], [`set_user_active`], [`reset_user_password`]) check it, make the change and
+//! write its audit line in one transaction.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
 
+use crate::areas;
+use crate::audit::{self, AuditAction, AuditTarget};
+use crate::db::Db;
 use crate::domain::StaffRole;
 use crate::entity::{area, staff_user};
 use crate::error::{CoreError, CoreResult};
+use crate::lifecycle::StaffActor;
+use crate::problem::Problem;
 use crate::scope::Scope;
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -16,21 +27,19 @@ pub fn validate_username(username: &str) -> CoreResult<String> {
     let u = username.trim();
     let n = u.chars().count();
     if !(2..=32).contains(&n) || !u.chars().all(|c| c.is_alphanumeric() || "_.-".contains(c)) {
-        return Err(CoreError::Invalid(
-            "username must be 2–32 letters, digits, '_', '.' or '-'".into(),
-        ));
+        return Err(CoreError::Invalid(Problem::UsernameInvalid));
     }
     Ok(u.to_owned())
 }
 
 pub fn validate_password(password: &str) -> CoreResult<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(CoreError::Invalid(format!(
-            "password must have at least {MIN_PASSWORD_CHARS} characters"
-        )));
+        return Err(CoreError::Invalid(Problem::PasswordTooShort {
+            min: MIN_PASSWORD_CHARS,
+        }));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(CoreError::Invalid("password is too long".into()));
+        return Err(CoreError::Invalid(Problem::PasswordTooLong));
     }
     Ok(())
 }
@@ -62,9 +71,7 @@ pub async fn create(
     let username = validate_username(username)?;
     validate_password(password)?;
     if find_by_username(db, &username).await?.is_some() {
-        return Err(CoreError::Conflict(format!(
-            "username {username:?} is taken"
-        )));
+        return Err(CoreError::Conflict(Problem::UsernameTaken { username }));
     }
     let hash = hash_password(password).await?;
     Ok(staff_user::ActiveModel {
@@ -110,9 +117,232 @@ pub fn generate_password() -> String {
         .collect()
 }
 
+/// Refuses anyone but county and town admins (areas, users, the roster, the audit log).
+pub fn require_admin(actor: &StaffActor) -> CoreResult<()> {
+    if actor.role.is_admin() {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden(Problem::AdminOnly))
+    }
+}
+
+/// Refuses viewers (they read; they do not act).
+pub fn require_can_act(actor: &StaffActor) -> CoreResult<()> {
+    if actor.role.can_act() {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden(Problem::ViewerMayNotAct))
+    }
+}
+
+/// Refuses anyone but the county admin (county-wide tables: categories, holidays).
+pub fn require_county_admin(actor: &StaffActor) -> CoreResult<()> {
+    if actor.role == StaffRole::CountyAdmin {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden(Problem::CountyAdminOnly))
+    }
+}
+
+/// Whether `actor` may create or change a user with `role` whose scope is at `area_path`:
+/// county admins anyone; town admins town admins, secretaries and viewers inside their town;
+/// nobody else.
+pub fn may_manage_user(actor: &StaffActor, role: StaffRole, area_path: &str) -> bool {
+    match actor.role {
+        StaffRole::CountyAdmin => actor.scope.contains(area_path),
+        StaffRole::TownAdmin => role != StaffRole::CountyAdmin && actor.scope.contains(area_path),
+        StaffRole::Secretary | StaffRole::Viewer => false,
+    }
+}
+
+/// Staff users whose scope lies inside `scope`, by username.
+pub async fn users_in_scope(
+    conn: &impl ConnectionTrait,
+    scope: &Scope,
+) -> CoreResult<Vec<staff_user::Model>> {
+    Ok(staff_user::Entity::find()
+        .filter(scope.condition(staff_user::Column::AreaPath))
+        .order_by_asc(staff_user::Column::Username)
+        .all(conn)
+        .await?)
+}
+
+/// The user of a session, if they still exist and are active.
+pub async fn find_active(
+    conn: &impl ConnectionTrait,
+    id: i64,
+) -> CoreResult<Option<staff_user::Model>> {
+    Ok(staff_user::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .filter(|u| u.active))
+}
+
+/// Staff command: creates a user with `role` at an area in the actor's scope.
+pub async fn add_user(
+    db: &Db,
+    actor: &StaffActor,
+    username: &str,
+    password: &str,
+    role: StaffRole,
+    area_id: i64,
+    ip: Option<&str>,
+) -> CoreResult<staff_user::Model> {
+    require_admin(actor)?;
+    let txn = db.write().await?;
+    let area = areas::find_in_scope(&*txn, &actor.scope, area_id).await?;
+    if !may_manage_user(actor, role, &area.path) {
+        return Err(CoreError::Forbidden(Problem::MayNotManageUser));
+    }
+    let user = create(&*txn, username, password, role, &area).await?;
+    audit::log(
+        &*txn,
+        Some(actor.id),
+        AuditAction::UserCreate,
+        Some(AuditTarget::User(user.username.clone())),
+        Some(role.code()),
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// A user the actor may change: in scope (else `NotFound`), not themselves, and one
+/// [`may_manage_user`] allows.
+async fn managed_user(
+    conn: &impl ConnectionTrait,
+    actor: &StaffActor,
+    id: i64,
+) -> CoreResult<staff_user::Model> {
+    require_admin(actor)?;
+    let u = staff_user::Entity::find_by_id(id)
+        .filter(actor.scope.condition(staff_user::Column::AreaPath))
+        .one(conn)
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    if u.id == actor.id || !may_manage_user(actor, u.role, &u.area_path) {
+        return Err(CoreError::Forbidden(Problem::MayNotManageUser));
+    }
+    Ok(u)
+}
+
+/// Staff command: deactivates (or reactivates) a user; their sessions and API tokens stop
+/// working with it.
+pub async fn set_user_active(
+    db: &Db,
+    actor: &StaffActor,
+    id: i64,
+    active: bool,
+    ip: Option<&str>,
+) -> CoreResult<staff_user::Model> {
+    let txn = db.write().await?;
+    let u = managed_user(&*txn, actor, id).await?;
+    let mut a: staff_user::ActiveModel = u.into();
+    a.active = Set(active);
+    let u = a.update(&*txn).await?;
+    let action = if active {
+        AuditAction::UserActivate
+    } else {
+        AuditAction::UserDeactivate
+    };
+    let target = AuditTarget::User(u.username.clone());
+    audit::log(&*txn, Some(actor.id), action, Some(target), None, ip).await?;
+    txn.commit().await?;
+    Ok(u)
+}
+
+/// Staff command: gives a user a new random password (returned once, to be shown once), to be
+/// changed at next login.
+pub async fn reset_user_password(
+    db: &Db,
+    actor: &StaffActor,
+    id: i64,
+    ip: Option<&str>,
+) -> CoreResult<(staff_user::Model, String)> {
+    require_admin(actor)?;
+    // Hashed before the write transaction: it is deliberately slow.
+    let password = generate_password();
+    let hash = hash_password(&password).await?;
+    let txn = db.write().await?;
+    let u = managed_user(&*txn, actor, id).await?;
+    let mut a: staff_user::ActiveModel = u.into();
+    a.password_hash = Set(hash);
+    a.must_change_password = Set(true);
+    let u = a.update(&*txn).await?;
+    let target = AuditTarget::User(u.username.clone());
+    audit::log(
+        &*txn,
+        Some(actor.id),
+        AuditAction::UserResetPassword,
+        Some(target),
+        None,
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((u, password))
+}
+
+/// On a database without staff users, creates `admin` (county admin) with a random password
+/// and returns the password (to be shown once).
+pub async fn ensure_first_admin(db: &Db) -> CoreResult<Option<String>> {
+    let txn = db.write().await?;
+    if staff_user::Entity::find().count(&*txn).await? > 0 {
+        return Ok(None);
+    }
+    let root = areas::find_root(&*txn).await?.ok_or(CoreError::NotFound)?;
+    let password = generate_password();
+    create(&*txn, "admin", &password, StaffRole::CountyAdmin, &root).await?;
+    txn.commit().await?;
+    Ok(Some(password))
+}
+
+/// Creates a user whose scope is the area at a path of names below the county (`gridline user
+/// add`; empty: the county). Returns the user and their area.
+pub async fn create_at(
+    db: &Db,
+    username: &str,
+    password: &str,
+    role: StaffRole,
+    area_names: &str,
+) -> CoreResult<(staff_user::Model, area::Model)> {
+    let txn = db.write().await?;
+    let area = areas::resolve_names(&*txn, area_names).await?;
+    let user = create(&*txn, username, password, role, &area).await?;
+    txn.commit().await?;
+    Ok((user, area))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn actor(role: StaffRole, area_id: i64, path: &str) -> StaffActor {
+        StaffActor {
+            id: 1,
+            role,
+            scope: Scope::from_parts(area_id, path),
+        }
+    }
+
+    #[test]
+    fn who_manages_whom() {
+        let county = actor(StaffRole::CountyAdmin, 1, "/1/");
+        let town = actor(StaffRole::TownAdmin, 5, "/1/5/");
+        let sec = actor(StaffRole::Secretary, 9, "/1/5/9/");
+        assert!(may_manage_user(&county, StaffRole::CountyAdmin, "/1/"));
+        assert!(may_manage_user(&town, StaffRole::Secretary, "/1/5/9/"));
+        assert!(!may_manage_user(&town, StaffRole::CountyAdmin, "/1/5/"));
+        assert!(!may_manage_user(&town, StaffRole::Secretary, "/1/6/"));
+        assert!(!may_manage_user(&sec, StaffRole::Viewer, "/1/5/9/"));
+        assert!(require_admin(&town).is_ok() && require_admin(&sec).is_err());
+        assert!(require_county_admin(&county).is_ok());
+        assert!(matches!(
+            require_county_admin(&town),
+            Err(CoreError::Forbidden(Problem::CountyAdminOnly))
+        ));
+    }
 
     #[test]
     fn usernames_and_passwords() {

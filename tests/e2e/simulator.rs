@@ -510,14 +510,18 @@ db_test!(
         let scope = gridline_shared::Scope::of_area(&w.root);
         let settings = RunnerSettings::default();
         // A trainer binds 马东 in the simulator with his code.
+        let trainer = gridline_shared::lifecycle::StaffActor {
+            scope,
+            ..gridline_shared::lifecycle::StaffActor::of(&w.secretary)
+        };
         simulator::send(
             &t.db,
-            &scope,
+            &trainer,
             madong.id,
-            w.secretary.id,
             simulator::SimInput::Text(format!("/start {}", madong.bind_code)),
             &settings,
             "zh-CN",
+            None,
             chrono::Utc::now(),
         )
         .await

@@ -7,10 +7,8 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use gridline_shared::entity::staff_user;
-use gridline_shared::{audit, panel_sessions, staff};
+use gridline_shared::{panel_sessions, staff};
 use rust_i18n::t;
-use sea_orm::{ActiveModelTrait, Set};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
@@ -20,6 +18,7 @@ use crate::panel::forms::FormData;
 use crate::panel::layout::PageCtx;
 use crate::panel::session::{Ctx, session_cookie};
 use crate::panel::throttle::Blocked;
+use crate::tr;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
@@ -54,10 +53,8 @@ pub async fn login_form(
     let mut ctx = ctx;
     let mut new_cookie = None;
     if ctx.session.is_none() {
-        let txn = state.db.write().await?;
         let (token, row) =
-            panel_sessions::create(&*txn, None, ctx.ip.as_deref(), Utc::now()).await?;
-        txn.commit().await?;
+            panel_sessions::start_anonymous(&state.db, ctx.ip.as_deref(), Utc::now()).await?;
         ctx.session = Some(row);
         new_cookie = Some(token);
     }
@@ -111,13 +108,13 @@ pub async fn login(
     if username.is_empty() || password.is_empty() {
         return Ok(refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
-            t!("panel.login.missing", locale = locale).into_owned(),
+            tr(locale, "panel.login.missing"),
         ));
     }
     if username.chars().count() > 64 || password.len() > staff::MAX_PASSWORD_BYTES {
         return Ok(refuse(
             StatusCode::UNAUTHORIZED,
-            t!("panel.login.failed", locale = locale).into_owned(),
+            tr(locale, "panel.login.failed"),
         ));
     }
 
@@ -127,18 +124,7 @@ pub async fn login(
             Blocked::Address { retry_after } => (retry_after, "panel.login.throttled_address"),
         };
         let minutes = secs.as_secs().div_ceil(60).max(1);
-        let known = staff::find_by_username(state.db.conn(), &username).await?;
-        let txn = state.db.write().await?;
-        audit::record(
-            &*txn,
-            known.as_ref().map(|u| u.id),
-            "login.throttled",
-            Some(&format!("user:{username}")),
-            None,
-            ip.as_deref(),
-        )
-        .await?;
-        txn.commit().await?;
+        panel_sessions::record_throttled_login(&state.db, &username, ip.as_deref()).await?;
         return Ok(refuse(
             StatusCode::TOO_MANY_REQUESTS,
             t!(key, locale = locale, minutes = minutes).into_owned(),
@@ -155,48 +141,24 @@ pub async fn login(
         Some(u) if password_ok && u.active => u,
         other => {
             state.throttle.failure(&username, ip.as_deref());
-            let txn = state.db.write().await?;
-            audit::record(
-                &*txn,
-                other.as_ref().map(|u| u.id),
-                "login.failure",
-                Some(&format!("user:{username}")),
-                other
-                    .as_ref()
-                    .filter(|u| !u.active)
-                    .map(|_| "account deactivated"),
+            panel_sessions::record_failed_login(
+                &state.db,
+                &username,
+                other.as_ref(),
                 ip.as_deref(),
             )
             .await?;
-            txn.commit().await?;
             return Ok(refuse(
                 StatusCode::UNAUTHORIZED,
-                t!("panel.login.failed", locale = locale).into_owned(),
+                tr(locale, "panel.login.failed"),
             ));
         }
     };
 
     state.throttle.success(&username);
-    let now = Utc::now();
-    let txn = state.db.write().await?;
-    if let Some(old) = &ctx.session {
-        panel_sessions::delete(&*txn, &old.id).await?;
-    }
-    let (token, _session) =
-        panel_sessions::create(&*txn, Some(user.id), ip.as_deref(), now).await?;
-    let mut active: staff_user::ActiveModel = user.clone().into();
-    active.last_login_at = Set(Some(now));
-    active.update(&*txn).await?;
-    audit::record(
-        &*txn,
-        Some(user.id),
-        "login.success",
-        Some(&format!("user:{}", user.username)),
-        None,
-        ip.as_deref(),
-    )
-    .await?;
-    txn.commit().await?;
+    let old_session = ctx.session.as_ref().map(|s| s.id.as_str());
+    let token =
+        panel_sessions::log_in(&state.db, &user, old_session, ip.as_deref(), Utc::now()).await?;
 
     let mut resp = Redirect::to(&next).into_response();
     resp.headers_mut().append(
@@ -209,20 +171,8 @@ pub async fn login(
 /// POST /logout: ends the session.
 pub async fn logout(State(state): State<AppState>, ctx: Ctx) -> Result<Response, PanelError> {
     if let Some(session) = &ctx.session {
-        let txn = state.db.write().await?;
-        panel_sessions::delete(&*txn, &session.id).await?;
-        if let Some(user) = &ctx.user {
-            audit::record(
-                &*txn,
-                Some(user.id),
-                "logout",
-                Some(&format!("user:{}", user.username)),
-                None,
-                ctx.ip.as_deref(),
-            )
+        panel_sessions::log_out(&state.db, &session.id, ctx.user.as_ref(), ctx.ip.as_deref())
             .await?;
-        }
-        txn.commit().await?;
     }
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut().append(

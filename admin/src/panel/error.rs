@@ -9,6 +9,7 @@ use gridline_shared::lifecycle::{LifecycleError, Refusal};
 use rust_i18n::t;
 
 use crate::panel::session::current_locale;
+use crate::tr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PanelError {
@@ -26,11 +27,11 @@ pub enum PanelError {
     /// Bad input, with a message already in the user's language.
     #[error("bad request: {0}")]
     BadRequest(String),
-    /// The core refused an action (status and message depend on why).
+    /// The core refused a report action (status and message depend on why).
     #[error("refused: {0}")]
     Refused(Refusal),
-    #[error("database: {0}")]
-    Db(#[from] sea_orm::DbErr),
+    /// The core's error: a refusal ([`CoreError::problem`]) says its problem with its own
+    /// status (invalid 400, conflict 409, forbidden 403); anything else is a server error.
     #[error("core: {0}")]
     Core(CoreError),
     #[error("template: {0}")]
@@ -43,8 +44,6 @@ impl From<CoreError> for PanelError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::NotFound => PanelError::NotFound,
-            CoreError::Forbidden(_) => PanelError::Forbidden,
-            CoreError::Invalid(m) => PanelError::BadRequest(m),
             other => PanelError::Core(other),
         }
     }
@@ -57,6 +56,24 @@ impl From<LifecycleError> for PanelError {
             LifecycleError::Refused(r) => PanelError::Refused(r),
             LifecycleError::Core(c) => c.into(),
         }
+    }
+}
+
+/// The message of a form shown again: what was invalid or clashes with what is stored, in the
+/// user's words; anything else (not found, forbidden, a server error) as it is.
+pub fn form_refusal(e: CoreError, locale: &str) -> Result<String, PanelError> {
+    match e {
+        CoreError::Invalid(p) | CoreError::Conflict(p) => Ok(p.message(locale)),
+        e => Err(e.into()),
+    }
+}
+
+/// The status of a form page: 422 when it is shown again with a refusal, else 200.
+pub fn form_status(error: &Option<String>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
     }
 }
 
@@ -73,12 +90,10 @@ pub fn refusal_status(r: &Refusal) -> StatusCode {
 /// A refusal in plain words.
 pub fn refusal_message(r: &Refusal, locale: &str) -> String {
     match r {
-        Refusal::NotFound => t!("panel.error.not_found", locale = locale).into_owned(),
-        Refusal::NotAllowed { .. } => t!("panel.refusal.not_allowed", locale = locale).into_owned(),
-        Refusal::OutOfScope => t!("panel.refusal.out_of_scope", locale = locale).into_owned(),
-        Refusal::ReopenWindowPassed => {
-            t!("panel.refusal.reopen_window", locale = locale).into_owned()
-        }
+        Refusal::NotFound => tr(locale, "panel.error.not_found"),
+        Refusal::NotAllowed { .. } => tr(locale, "panel.refusal.not_allowed"),
+        Refusal::OutOfScope => tr(locale, "panel.refusal.out_of_scope"),
+        Refusal::ReopenWindowPassed => tr(locale, "panel.refusal.reopen_window"),
         Refusal::WrongState { action, state } => t!(
             "panel.refusal.wrong_state",
             locale = locale,
@@ -86,35 +101,7 @@ pub fn refusal_message(r: &Refusal, locale: &str) -> String {
             state = t!(state.i18n_key(), locale = locale)
         )
         .into_owned(),
-        Refusal::Invalid(m) => {
-            // The core's messages are English; the common ones have a translation.
-            let key = if m.starts_with("a note is required") {
-                "panel.refusal.note_required"
-            } else if m.starts_with("note longer") {
-                "panel.refusal.note_too_long"
-            } else if m.starts_with("say why") {
-                "panel.refusal.say_why"
-            } else if m.starts_with("the county has no higher") {
-                "panel.refusal.top_level"
-            } else if m.starts_with("this report has no reporter") {
-                "panel.refusal.no_reporter"
-            } else if m.starts_with("no such grid leader") || m.starts_with("this grid leader") {
-                "panel.refusal.bad_member"
-            } else if m.starts_with("no such staff") {
-                "panel.refusal.bad_staff"
-            } else if m.starts_with("a report cannot duplicate itself") {
-                "panel.refusal.self_duplicate"
-            } else if m.starts_with("report #") {
-                "panel.refusal.no_original"
-            } else {
-                ""
-            };
-            if key.is_empty() {
-                format!("{}{m}", t!("panel.refusal.invalid", locale = locale))
-            } else {
-                t!(key, locale = locale).into_owned()
-            }
-        }
+        Refusal::Invalid(p) => p.message(locale),
     }
 }
 
@@ -136,6 +123,9 @@ impl PanelError {
             PanelError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             PanelError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PanelError::Refused(r) => refusal_status(r),
+            PanelError::Core(CoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            PanelError::Core(CoreError::Conflict(_)) => StatusCode::CONFLICT,
+            PanelError::Core(CoreError::Forbidden(_)) => StatusCode::FORBIDDEN,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -143,15 +133,19 @@ impl PanelError {
     /// The message shown, in `locale`.
     pub fn message(&self, locale: &str) -> String {
         match self {
-            PanelError::NotFound => t!("panel.error.not_found", locale = locale).into_owned(),
-            PanelError::Forbidden => t!("panel.error.forbidden", locale = locale).into_owned(),
-            PanelError::Csrf => t!("panel.error.csrf", locale = locale).into_owned(),
-            PanelError::TooLarge => t!("panel.error.too_large", locale = locale).into_owned(),
+            PanelError::NotFound => tr(locale, "panel.error.not_found"),
+            PanelError::Forbidden => tr(locale, "panel.error.forbidden"),
+            PanelError::Csrf => tr(locale, "panel.error.csrf"),
+            PanelError::TooLarge => tr(locale, "panel.error.too_large"),
             PanelError::BadRequest(m) => {
                 format!("{}{m}", t!("panel.error.bad_request", locale = locale))
             }
             PanelError::Refused(r) => refusal_message(r, locale),
-            _ => t!("panel.error.internal", locale = locale).into_owned(),
+            PanelError::Core(e) => match e.problem() {
+                Some(p) => p.message(locale),
+                None => tr(locale, "panel.error.internal"),
+            },
+            _ => tr(locale, "panel.error.internal"),
         }
     }
 }
@@ -167,9 +161,9 @@ impl IntoResponse for PanelError {
         let locale = current_locale();
         let page = ErrorPage {
             locale,
-            title: t!("panel.error.title", locale = locale).into_owned(),
+            title: tr(locale, "panel.error.title"),
             message: self.message(locale),
-            home: t!("panel.error.home", locale = locale).into_owned(),
+            home: tr(locale, "panel.error.home"),
             css: crate::panel::assets::url("panel.css"),
         };
         match page.render() {

@@ -6,6 +6,7 @@ use askama_web::WebTemplate;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use gridline_shared::Scope;
 use gridline_shared::calendar::Light;
 use gridline_shared::categories;
 use gridline_shared::domain::{ReportKind, Urgency};
@@ -16,16 +17,11 @@ use rust_i18n::t;
 
 use crate::app::AppState;
 use crate::panel::error::{PanelError, refusal_message};
+use crate::panel::filter::bad_filter;
 use crate::panel::forms::FormData;
-use crate::panel::layout::{PageCtx, local_time, local_time_opt};
+use crate::panel::layout::{Opt, PageCtx, local_time, local_time_opt, opt};
 use crate::panel::session::CurrentUser;
-
-/// An option of a `<select>`.
-pub struct Opt {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
+use crate::tr;
 
 pub struct StateTab {
     pub href: String,
@@ -87,16 +83,12 @@ struct Parsed {
     pairs: Vec<(String, String)>,
 }
 
-fn bad(locale: &str, what: &str) -> PanelError {
-    PanelError::BadRequest(t!("panel.inbox.bad_filter", locale = locale, what = what).into_owned())
-}
-
 fn parse_query(raw: Option<&str>, locale: &str) -> Result<Parsed, PanelError> {
     let form = FormData::parse(raw.unwrap_or("").as_bytes());
     // The same parameters as the exports and the JSON API.
-    let f = crate::pages::parse_filter(&form, locale)?;
+    let f = crate::panel::filter::parse_filter(&form, locale)?;
     let sort = match form.get("sort") {
-        Some(s) => InboxSort::parse(s).ok_or_else(|| bad(locale, "sort"))?,
+        Some(s) => InboxSort::parse(s).ok_or_else(|| bad_filter(locale, "sort"))?,
         None => InboxSort::default(),
     };
     let after = form.get("after").map(Cursor::decode).transpose()?;
@@ -134,21 +126,13 @@ fn href(pairs: &[(String, String)], extra: &[(&str, &str)], drop: &[&str]) -> St
     }
 }
 
-fn opt(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Opt {
-    Opt {
-        value: value.into(),
-        label: label.into(),
-        selected,
-    }
-}
-
 pub fn light_label(light: Option<Light>, locale: &str) -> (&'static str, String) {
     match light {
         Some(l) => (
             l.as_str(),
-            t!(format!("panel.light.{}", l.as_str()), locale = locale).into_owned(),
+            tr(locale, format!("panel.light.{}", l.as_str())),
         ),
-        None => ("none", t!("panel.light.none", locale = locale).into_owned()),
+        None => ("none", tr(locale, "panel.light.none")),
     }
 }
 
@@ -156,8 +140,8 @@ fn row(r: InboxRow, cats: &[category::Model], locale: &str) -> Row {
     let (light, light_label) = light_label(r.light, locale);
     Row {
         id: r.id,
-        kind: t!(format!("report.kind.{}", r.kind.code()), locale = locale).into_owned(),
-        state: t!(r.state.i18n_key(), locale = locale).into_owned(),
+        kind: tr(locale, format!("report.kind.{}", r.kind.code())),
+        state: tr(locale, r.state.i18n_key()),
         state_code: r.state.code(),
         category: r
             .category_id
@@ -196,33 +180,12 @@ async fn bulk_assignees(state: &AppState, user: &CurrentUser) -> Result<Vec<Opt>
     Ok(out)
 }
 
-/// GET /inbox
-pub async fn page(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, PanelError> {
-    let locale = user.locale;
-    let parsed = parse_query(raw.as_deref(), locale)?;
-    let scope = user.scope();
-    let now = Utc::now();
-    let result = inbox::list(
-        state.db.conn(),
-        &scope,
-        &parsed.filter,
-        parsed.sort,
-        parsed.after.as_ref(),
-        inbox::DEFAULT_PAGE,
-        now,
-    )
-    .await?;
-    let cats = categories::all(state.db.conn()).await?;
+/// The tabs of the states with their counts: all states first, then each state.
+fn state_tabs(result: &inbox::InboxPage, parsed: &Parsed, locale: &str) -> Vec<StateTab> {
     let f = &parsed.filter;
-
-    let state_value = form_value(raw.as_deref(), "state");
     let mut tabs = vec![StateTab {
         href: href(&parsed.pairs, &[], &["state"]),
-        label: t!("panel.inbox.all_states", locale = locale).into_owned(),
+        label: tr(locale, "panel.inbox.all_states"),
         count: if result.counts_capped {
             format!("{}+", inbox::COUNT_CAP)
         } else {
@@ -238,7 +201,7 @@ pub async fn page(
     for (s, n) in &result.counts {
         tabs.push(StateTab {
             href: href(&parsed.pairs, &[("state", s.code())], &["state"]),
-            label: t!(s.i18n_key(), locale = locale).into_owned(),
+            label: tr(locale, s.i18n_key()),
             // Capped counts of one state are only lower bounds: not shown.
             count: if result.counts_capped {
                 String::new()
@@ -248,7 +211,27 @@ pub async fn page(
             active: f.states.len() == 1 && f.states[0] == *s,
         });
     }
+    tabs
+}
 
+/// The filter form's choices, the current filter selected.
+struct FilterChoices {
+    kinds: Vec<Opt>,
+    categories: Vec<Opt>,
+    areas: Vec<Opt>,
+    urgencies: Vec<Opt>,
+    lights: Vec<Opt>,
+    sorts: Vec<Opt>,
+}
+
+async fn filter_choices(
+    state: &AppState,
+    scope: &Scope,
+    parsed: &Parsed,
+    cats: &[category::Model],
+    locale: &str,
+) -> Result<FilterChoices, PanelError> {
+    let f = &parsed.filter;
     let kinds = ReportKind::ALL
         .iter()
         .map(|k| {
@@ -283,7 +266,7 @@ pub async fn page(
     };
     // Areas to filter by: the user's area and two levels below it.
     let areas_opts = {
-        let names = inbox::area_options(state.db.conn(), &scope, 2).await?;
+        let names = inbox::area_options(state.db.conn(), scope, 2).await?;
         names
             .into_iter()
             .map(|(a, depth)| {
@@ -325,7 +308,42 @@ pub async fn page(
             )
         })
         .collect();
+    Ok(FilterChoices {
+        kinds,
+        categories,
+        areas: areas_opts,
+        urgencies,
+        lights,
+        sorts,
+    })
+}
 
+/// GET /inbox
+pub async fn page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PanelError> {
+    let locale = user.locale;
+    let parsed = parse_query(raw.as_deref(), locale)?;
+    let scope = user.scope();
+    let now = Utc::now();
+    let result = inbox::list(
+        state.db.conn(),
+        &scope,
+        &parsed.filter,
+        parsed.sort,
+        parsed.after.as_ref(),
+        inbox::DEFAULT_PAGE,
+        now,
+    )
+    .await?;
+    let cats = categories::all(state.db.conn()).await?;
+    let f = &parsed.filter;
+
+    let state_value = form_value(raw.as_deref(), "state");
+    let tabs = state_tabs(&result, &parsed, locale);
+    let choices = filter_choices(&state, &scope, &parsed, &cats, locale).await?;
     let total = result.total(f);
     let next_href = result
         .next
@@ -341,12 +359,12 @@ pub async fn page(
     let page = InboxPage {
         page: user.page(&state, "inbox", "panel.inbox.title").await,
         tabs,
-        kinds,
-        categories,
-        areas: areas_opts,
-        urgencies,
-        lights,
-        sorts,
+        kinds: choices.kinds,
+        categories: choices.categories,
+        areas: choices.areas,
+        urgencies: choices.urgencies,
+        lights: choices.lights,
+        sorts: choices.sorts,
         state_value,
         from: f.from.map(|d| d.to_string()).unwrap_or_default(),
         to: f.to.map(|d| d.to_string()).unwrap_or_default(),
@@ -411,11 +429,12 @@ pub async fn bulk(
         .iter()
         .map(|v| v.parse::<i64>())
         .collect::<Result<_, _>>()
-        .map_err(|_| bad(locale, "ids"))?;
+        .map_err(|_| bad_filter(locale, "ids"))?;
     if ids.is_empty() {
-        return Err(PanelError::BadRequest(
-            t!("panel.bulk.none_selected", locale = locale).into_owned(),
-        ));
+        return Err(PanelError::BadRequest(tr(
+            locale,
+            "panel.bulk.none_selected",
+        )));
     }
     let action = match form.get("action") {
         Some("accept") => Action::Accept,
@@ -423,14 +442,10 @@ pub async fn bulk(
             let a = form
                 .get("assignee")
                 .and_then(parse_assignee)
-                .ok_or_else(|| {
-                    PanelError::BadRequest(
-                        t!("panel.form.choose_assignee", locale = locale).into_owned(),
-                    )
-                })?;
+                .ok_or_else(|| PanelError::BadRequest(tr(locale, "panel.form.choose_assignee")))?;
             Action::Assign(a)
         }
-        _ => return Err(bad(locale, "action")),
+        _ => return Err(bad_filter(locale, "action")),
     };
     let outcomes = inbox::bulk(
         &state.db,
@@ -444,10 +459,7 @@ pub async fn bulk(
     let mut lines = Vec::new();
     for (id, outcome) in outcomes {
         let (ok, message) = match outcome {
-            Ok(t) => (
-                true,
-                t!(t.report.state.i18n_key(), locale = locale).into_owned(),
-            ),
+            Ok(t) => (true, tr(locale, t.report.state.i18n_key())),
             Err(gridline_shared::lifecycle::LifecycleError::Refused(r)) => {
                 (false, refusal_message(&r, locale))
             }

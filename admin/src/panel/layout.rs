@@ -2,11 +2,13 @@
 //! language switch, asset URLs) and the text helpers templates call (`page.t("key")`).
 
 use chrono::{DateTime, Utc};
+use gridline_shared::areas;
+use gridline_shared::domain::AreaLevel;
 use gridline_shared::holidays::county_offset;
-use rust_i18n::t;
 
 use crate::app::AppState;
 use crate::panel::session::{Ctx, CurrentUser};
+use crate::tr;
 
 /// One entry of the top navigation.
 pub struct NavEntry {
@@ -95,7 +97,7 @@ pub struct PageCtx {
 impl PageCtx {
     /// Translated text.
     pub fn t(&self, key: &str) -> String {
-        t!(key, locale = self.locale).into_owned()
+        tr(self.locale, key)
     }
 
     /// A page for someone not logged in (login form).
@@ -109,12 +111,12 @@ impl PageCtx {
         let other = if locale == "en" { "zh-CN" } else { "en" };
         PageCtx {
             locale,
-            title: t!(title_key, locale = locale).into_owned(),
+            title: tr(locale, title_key),
             csrf: String::new(),
             user: None,
             nav: Vec::new(),
             lang_href: with_param(uri, "lang", other),
-            lang_label: t!("panel.lang.switch", locale = locale).into_owned(),
+            lang_label: tr(locale, "panel.lang.switch"),
             css: crate::panel::assets::url("panel.css"),
             js: crate::panel::assets::url("panel.js"),
             county: state.settings.county_name.clone(),
@@ -127,19 +129,14 @@ impl CurrentUser {
     pub async fn page(&self, state: &AppState, nav_key: &str, title_key: &str) -> PageCtx {
         let mut page = PageCtx::base(state, self.locale, &self.uri, title_key);
         page.csrf = self.session.csrf_token.clone();
-        let area = gridline_shared::entity::area::Entity::find_by_id(self.user.area_id);
-        use sea_orm::EntityTrait;
-        let area_name = match area.one(state.db.conn()).await {
-            Ok(Some(a)) => a.name,
-            _ => String::new(),
-        };
+        // The badge only: a failed lookup shows no area name rather than no page.
+        let area_name = areas::find_in_scope(state.db.conn(), &self.scope(), self.user.area_id)
+            .await
+            .map(|a| a.name)
+            .unwrap_or_default();
         page.user = Some(UserBadge {
             name: self.user.display_name.clone(),
-            role: t!(
-                format!("panel.role.{}", self.user.role.code()),
-                locale = self.locale
-            )
-            .into_owned(),
+            role: tr(self.locale, format!("panel.role.{}", self.user.role.code())),
             area: area_name,
         });
         page.nav = NAV
@@ -151,11 +148,26 @@ impl CurrentUser {
             })
             .map(|n| NavItem {
                 href: n.href,
-                label: t!(n.label, locale = self.locale).into_owned(),
+                label: tr(self.locale, n.label),
                 active: n.key == nav_key,
             })
             .collect();
         page
+    }
+}
+
+/// An option of a `<select>` (or a checkbox of a list).
+pub struct Opt {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+pub fn opt(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Opt {
+    Opt {
+        value: value.into(),
+        label: label.into(),
+        selected,
     }
 }
 
@@ -181,4 +193,16 @@ pub fn local_time(t: DateTime<Utc>) -> String {
 
 pub fn local_time_opt(t: Option<DateTime<Utc>>) -> String {
     t.map(local_time).unwrap_or_default()
+}
+
+/// The i18n key of an area level's name (in this crate's texts).
+pub fn level_key(level: AreaLevel) -> &'static str {
+    use AreaLevel::*;
+    match level {
+        County => "panel.level.county",
+        Town => "panel.level.town",
+        Community => "panel.level.community",
+        Grid => "panel.level.grid",
+        MicroGrid => "panel.level.micro_grid",
+    }
 }

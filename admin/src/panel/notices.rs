@@ -12,21 +12,20 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use gridline_shared::domain::{AreaLevel, MemberStatus};
-use gridline_shared::entity::{area, member, notice};
+use gridline_shared::domain::AreaLevel;
+use gridline_shared::entity::notice;
 use gridline_shared::holidays::county_offset;
 use gridline_shared::notices::{
     self, Attachment, Audience, AudienceCount, BatchMode, BatchPlan, DeliveryCounts, NewNotice,
 };
-use gridline_shared::{CoreError, areas};
-use rust_i18n::t;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use gridline_shared::{CoreError, areas, members};
 
 use crate::app::AppState;
 use crate::panel::error::PanelError;
 use crate::panel::forms::FormData;
-use crate::panel::layout::{PageCtx, local_time, local_time_opt};
+use crate::panel::layout::{Opt, PageCtx, local_time, local_time_opt};
 use crate::panel::session::CurrentUser;
+use crate::tr;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -38,12 +37,6 @@ pub fn routes() -> Router<AppState> {
         .route("/notices/{id}/reminder", post(set_reminder))
         .route("/notices/{id}/batches/{bid}", post(set_batch_time))
         .route("/notices/{id}/do/{action}", post(act))
-}
-
-pub struct Opt {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
 }
 
 pub struct ListRow {
@@ -135,10 +128,6 @@ pub struct DetailPage {
     pub flash: Option<String>,
 }
 
-fn tr(locale: &str, key: &str) -> String {
-    t!(key, locale = locale).into_owned()
-}
-
 /// `2026-03-02T10:00` (county time) for `<input type=datetime-local>`.
 fn input_time(t: DateTime<Utc>) -> String {
     t.with_timezone(&county_offset())
@@ -164,7 +153,7 @@ fn status_label(locale: &str, n: &notice::Model, counts: &DeliveryCounts) -> (St
     } else {
         n.status.as_str()
     };
-    (tr(locale, &format!("nt.status.{code}")), code.to_owned())
+    (tr(locale, format!("nt.status.{code}")), code.to_owned())
 }
 
 /// GET /notices
@@ -224,21 +213,18 @@ struct Compose {
     action: String,
 }
 
+/// The audience picker's choices: towns and communities in scope, the members' roles and tags.
 async fn options(
     state: &AppState,
     user: &CurrentUser,
     c: &Compose,
 ) -> Result<(Vec<Opt>, Vec<Opt>, Vec<Opt>), PanelError> {
     let scope = user.scope();
-    let names = areas::names_in_scope(state.db.conn(), &scope).await?;
-    let area_rows = area::Entity::find()
-        .filter(scope.condition(area::Column::Path))
-        .filter(area::Column::Level.is_in([AreaLevel::Town as i16, AreaLevel::Community as i16]))
-        .order_by_asc(area::Column::Path)
-        .limit(2000)
-        .all(state.db.conn())
-        .await?;
-    let areas = area_rows
+    let conn = state.db.conn();
+    let names = areas::names_in_scope(conn, &scope).await?;
+    let levels = [AreaLevel::Town, AreaLevel::Community];
+    let areas = areas::at_levels(conn, &scope, &levels, MAX_AREA_CHOICES)
+        .await?
         .into_iter()
         .map(|a| Opt {
             selected: c.area_ids.contains(&a.id),
@@ -246,30 +232,7 @@ async fn options(
             value: a.id.to_string(),
         })
         .collect();
-    let members_q = member::Entity::find()
-        .filter(scope.condition(member::Column::AreaPath))
-        .filter(member::Column::Status.ne(MemberStatus::Left));
-    let roles: Vec<String> = members_q
-        .clone()
-        .select_only()
-        .column(member::Column::Role)
-        .distinct()
-        .into_tuple()
-        .all(state.db.conn())
-        .await?;
-    let tag_cols: Vec<String> = members_q
-        .select_only()
-        .column(member::Column::Tags)
-        .distinct()
-        .into_tuple()
-        .all(state.db.conn())
-        .await?;
-    let mut tags: Vec<String> = tag_cols
-        .iter()
-        .flat_map(|t| gridline_shared::members::tags_from_column(t))
-        .collect();
-    tags.sort();
-    tags.dedup();
+    let (roles, tags) = members::roles_and_tags(conn, &scope).await?;
     let opt = |v: String, sel: &[String]| Opt {
         selected: sel.contains(&v),
         label: v.clone(),
@@ -277,21 +240,20 @@ async fn options(
     };
     Ok((
         areas,
-        roles
-            .into_iter()
-            .filter(|r| !r.is_empty())
-            .map(|r| opt(r, &c.roles))
-            .collect(),
+        roles.into_iter().map(|r| opt(r, &c.roles)).collect(),
         tags.into_iter().map(|t| opt(t, &c.tags)).collect(),
     ))
 }
+
+/// Most towns and communities offered as the audience.
+const MAX_AREA_CHOICES: u64 = 2000;
 
 fn modes(locale: &str, selected: &str) -> Vec<Opt> {
     ["single", "size", "town", "community"]
         .iter()
         .map(|m| Opt {
             value: (*m).to_owned(),
-            label: tr(locale, &format!("nt.mode.{m}")),
+            label: tr(locale, format!("nt.mode.{m}")),
             selected: *m == selected || (selected.is_empty() && *m == "single"),
         })
         .collect()
@@ -480,13 +442,13 @@ pub async fn create(
     }
     match notices::create(&state.db, &user.actor(), new, Utc::now()).await {
         Ok(n) => Ok(Redirect::to(&format!("/notices/{}", n.id)).into_response()),
-        Err(CoreError::Invalid(m)) => {
+        Err(CoreError::Invalid(p)) => {
             render_new(
                 &state,
                 &user,
                 c,
                 Some(count),
-                Some(m),
+                Some(p.message(locale)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
@@ -596,7 +558,7 @@ pub async fn detail(
             name: r.name,
             area: areas::display_path(&r.area_path, &names),
             batch: r.batch_seq,
-            status: tr(locale, &format!("nt.rstatus.{}", r.status)),
+            status: tr(locale, format!("nt.rstatus.{}", r.status)),
             status_code: r.status,
             sent_at: local_time_opt(r.sent_at),
             acknowledged_at: local_time_opt(r.acknowledged_at),
@@ -624,7 +586,7 @@ pub async fn detail(
     let flash = form.get("done").map(|d| {
         tr(
             locale,
-            &format!(
+            format!(
                 "nt.done.{}",
                 d.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "")
             ),
@@ -637,7 +599,7 @@ pub async fn detail(
             label: if f.is_empty() {
                 tr(locale, "nt.filter.all")
             } else {
-                tr(locale, &format!("nt.rstatus.{f}"))
+                tr(locale, format!("nt.rstatus.{f}"))
             },
             selected: *f == filter,
         })
@@ -731,14 +693,8 @@ pub async fn csv(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, PanelError> {
-    let bytes = notices::recipients_csv(state.db.conn(), &user.scope(), id, user.locale).await?;
-    user.audit(
-        &state.db,
-        "notice.export",
-        Some(&format!("notice:{id}")),
-        None,
-    )
-    .await?;
+    let bytes =
+        notices::export_recipients(&state.db, &user.actor(), id, user.locale, user.ip()).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

@@ -10,17 +10,18 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use gridline_shared::domain::ReturnReason;
+use gridline_shared::entity::report;
 use gridline_shared::inbox::{self, ReportDetail};
 use gridline_shared::lifecycle::{Action, LifecycleError};
-use gridline_shared::{reports, response_templates};
-use rust_i18n::t;
+use gridline_shared::{Problem, reports, response_templates};
 
 use crate::app::AppState;
 use crate::panel::error::{PanelError, refusal_message, refusal_status};
 use crate::panel::forms::FormData;
-use crate::panel::inbox::{Opt, light_label, parse_assignee};
-use crate::panel::layout::{PageCtx, local_time, local_time_opt};
+use crate::panel::inbox::{light_label, parse_assignee};
+use crate::panel::layout::{Opt, PageCtx, local_time, local_time_opt, opt};
 use crate::panel::session::CurrentUser;
+use crate::tr;
 
 pub struct Field {
     pub label: String,
@@ -84,38 +85,20 @@ impl ReportPage {
     }
 }
 
-fn opt(value: impl Into<String>, label: impl Into<String>) -> Opt {
-    Opt {
-        value: value.into(),
-        label: label.into(),
-        selected: false,
-    }
-}
-
-fn tr(key: &str, locale: &str) -> String {
-    t!(key, locale = locale).into_owned()
-}
-
-async fn render(
-    state: &AppState,
-    user: &CurrentUser,
-    d: ReportDetail,
-    flash: Option<String>,
-    error: Option<String>,
-) -> Result<ReportPage, PanelError> {
-    let locale = user.locale;
+/// The report's fields, the always-shown ones first, then those that are filled in.
+fn fields(d: &ReportDetail, locale: &str) -> Vec<Field> {
     let r = &d.report;
     let mut fields = vec![
         Field {
-            label: tr("panel.report.kind", locale),
-            value: tr(&format!("report.kind.{}", r.kind.code()), locale),
+            label: tr(locale, "panel.report.kind"),
+            value: tr(locale, format!("report.kind.{}", r.kind.code())),
         },
         Field {
-            label: tr("panel.report.urgency", locale),
-            value: tr(&format!("report.urgency.{}", r.urgency.code()), locale),
+            label: tr(locale, "panel.report.urgency"),
+            value: tr(locale, format!("report.urgency.{}", r.urgency.code())),
         },
         Field {
-            label: tr("panel.report.category", locale),
+            label: tr(locale, "panel.report.category"),
             value: match (&d.parent_category, &d.category) {
                 (Some(p), Some(c)) => format!("{} / {}", p.label(locale), c.label(locale)),
                 (None, Some(c)) => c.label(locale).to_owned(),
@@ -123,15 +106,15 @@ async fn render(
             },
         },
         Field {
-            label: tr("panel.report.origin", locale),
+            label: tr(locale, "panel.report.origin"),
             value: d.origin.clone(),
         },
         Field {
-            label: tr("panel.report.handling", locale),
+            label: tr(locale, "panel.report.handling"),
             value: d.handling.clone(),
         },
         Field {
-            label: tr("panel.report.reporter", locale),
+            label: tr(locale, "panel.report.reporter"),
             value: d
                 .reporter
                 .as_ref()
@@ -139,11 +122,11 @@ async fn render(
                 .unwrap_or_default(),
         },
         Field {
-            label: tr("panel.report.assignee", locale),
+            label: tr(locale, "panel.report.assignee"),
             value: d.assignee.clone().unwrap_or_default(),
         },
         Field {
-            label: tr("panel.report.created", locale),
+            label: tr(locale, "panel.report.created"),
             value: local_time(r.created_at),
         },
     ];
@@ -157,18 +140,18 @@ async fn render(
         (
             "panel.report.visit_method",
             r.visit_method
-                .map(|m| tr(&format!("panel.visit_method.{}", m.code()), locale)),
+                .map(|m| tr(locale, format!("panel.visit_method.{}", m.code()))),
         ),
         ("panel.report.topics", r.topics.clone()),
         (
             "panel.report.resolved_on_spot",
             r.resolved_on_spot
-                .map(|b| tr(if b { "panel.yes" } else { "panel.no" }, locale)),
+                .map(|b| tr(locale, if b { "panel.yes" } else { "panel.no" })),
         ),
         (
             "panel.report.return_reason",
             r.return_reason
-                .map(|x| tr(&format!("report.return_reason.{}", x.code()), locale)),
+                .map(|x| tr(locale, format!("report.return_reason.{}", x.code()))),
         ),
         ("panel.report.reason_note", r.reason_note.clone()),
         (
@@ -188,26 +171,36 @@ async fn render(
     for (key, value) in optional {
         if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
             fields.push(Field {
-                label: tr(key, locale),
+                label: tr(locale, key),
                 value: v,
             });
         }
     }
-    // Personal data: only reaches here for staff in scope (the detail was scoped).
+    fields
+}
+
+/// The resident's name and phone. Personal data: only reaches here for staff in scope (the
+/// detail was scoped).
+fn contact(r: &report::Model, locale: &str) -> Vec<Field> {
     let mut contact = Vec::new();
     if let Some(n) = r.resident_name.clone().filter(|v| !v.trim().is_empty()) {
         contact.push(Field {
-            label: tr("panel.report.resident_name", locale),
+            label: tr(locale, "panel.report.resident_name"),
             value: n,
         });
     }
     if let Some(p) = r.resident_phone.clone().filter(|v| !v.trim().is_empty()) {
         contact.push(Field {
-            label: tr("panel.report.resident_phone", locale),
+            label: tr(locale, "panel.report.resident_phone"),
             value: p,
         });
     }
-    let location = match (r.latitude, r.longitude) {
+    contact
+}
+
+/// The point as text, a `geo:` link and a map link, when the report has a usable one.
+fn location(r: &report::Model) -> Option<(String, String, String)> {
+    match (r.latitude, r.longitude) {
         (Some(lat), Some(lon)) if lat.is_finite() && lon.is_finite() => Some((
             format!("{lat:.6}, {lon:.6}"),
             format!("geo:{lat:.6},{lon:.6}"),
@@ -216,9 +209,12 @@ async fn render(
             ),
         )),
         _ => None,
-    };
-    let photos = d
-        .attachments
+    }
+}
+
+fn photos(d: &ReportDetail) -> Vec<Photo> {
+    let r = &d.report;
+    d.attachments
         .iter()
         .map(|a| Photo {
             href: format!("/reports/{}/attachments/{}", r.id, a.id),
@@ -229,31 +225,34 @@ async fn render(
                 .clone()
                 .unwrap_or_else(|| format!("{} #{}", a.kind, a.id)),
         })
-        .collect();
-    let timeline = d
-        .events
+        .collect()
+}
+
+/// The timeline in the user's words: who, what, from which state to which.
+fn timeline(d: &ReportDetail, locale: &str) -> Vec<TimelineLine> {
+    d.events
         .iter()
         .map(|ev| {
             let e = &ev.event;
             let actor = match e.actor_kind.as_str() {
-                "system" => tr("panel.timeline.system", locale),
-                _ if ev.actor.is_empty() => tr("panel.timeline.unknown", locale),
-                "member" => format!("{}（{}）", ev.actor, tr("panel.timeline.member", locale)),
+                "system" => tr(locale, "panel.timeline.system"),
+                _ if ev.actor.is_empty() => tr(locale, "panel.timeline.unknown"),
+                "member" => format!("{}（{}）", ev.actor, tr(locale, "panel.timeline.member")),
                 _ => ev.actor.clone(),
             };
             let change = match (e.from_state, e.to_state) {
                 (Some(a), Some(b)) if a != b => format!(
                     "{} → {}",
-                    tr(&a.i18n_key(), locale),
-                    tr(&b.i18n_key(), locale)
+                    tr(locale, a.i18n_key()),
+                    tr(locale, b.i18n_key())
                 ),
-                (None, Some(b)) => tr(&b.i18n_key(), locale),
+                (None, Some(b)) => tr(locale, b.i18n_key()),
                 _ => String::new(),
             };
             TimelineLine {
                 at: local_time(e.at),
                 actor,
-                action: tr(&format!("panel.action.{}", e.action), locale),
+                action: tr(locale, format!("panel.action.{}", e.action)),
                 change,
                 note: e.note.clone().unwrap_or_default(),
                 internal: !e.public,
@@ -264,8 +263,18 @@ async fn render(
                 },
             }
         })
-        .collect();
-    let assignees = if d.actions.contains(&"assign") {
+        .collect()
+}
+
+/// Who the report may be assigned to (staff, then grid leaders of the handling area), when
+/// the user may assign it.
+async fn assignees(
+    state: &AppState,
+    d: &ReportDetail,
+    locale: &str,
+) -> Result<Vec<Opt>, PanelError> {
+    let r = &d.report;
+    Ok(if d.actions.contains(&"assign") {
         let c = inbox::assignee_choices(state.db.conn(), &r.handling_area_path).await?;
         let mut v: Vec<Opt> = c
             .staff
@@ -273,29 +282,42 @@ async fn render(
             .map(|(id, name)| {
                 opt(
                     format!("s:{id}"),
-                    format!("{name}（{}）", tr("panel.assign.staff", locale)),
+                    format!("{name}（{}）", tr(locale, "panel.assign.staff")),
+                    false,
                 )
             })
             .collect();
         v.extend(
             c.members
                 .into_iter()
-                .map(|(id, name, area)| opt(format!("m:{id}"), format!("{name}（{area}）"))),
+                .map(|(id, name, area)| opt(format!("m:{id}"), format!("{name}（{area}）"), false)),
         );
         v
     } else {
         Vec::new()
-    };
-    let reasons = ReturnReason::ALL
+    })
+}
+
+fn return_reasons(locale: &str) -> Vec<Opt> {
+    ReturnReason::ALL
         .iter()
         .map(|x| {
             opt(
                 x.code(),
-                tr(&format!("report.return_reason.{}", x.code()), locale),
+                tr(locale, format!("report.return_reason.{}", x.code())),
+                false,
             )
         })
-        .collect();
-    let templates = if d.actions.contains(&"reply") {
+        .collect()
+}
+
+/// The canned replies in the user's language, when the user may reply.
+async fn reply_templates(
+    state: &AppState,
+    d: &ReportDetail,
+    locale: &str,
+) -> Result<Vec<TemplateOpt>, PanelError> {
+    Ok(if d.actions.contains(&"reply") {
         response_templates::list(state.db.conn(), locale)
             .await?
             .into_iter()
@@ -307,7 +329,20 @@ async fn render(
             .collect()
     } else {
         Vec::new()
-    };
+    })
+}
+
+async fn render(
+    state: &AppState,
+    user: &CurrentUser,
+    d: ReportDetail,
+    flash: Option<String>,
+    error: Option<String>,
+) -> Result<ReportPage, PanelError> {
+    let locale = user.locale;
+    let r = &d.report;
+    let assignees = assignees(state, &d, locale).await?;
+    let templates = reply_templates(state, &d, locale).await?;
     let (light, light_label) = light_label(d.light, locale);
     Ok(ReportPage {
         page: user.page(state, "inbox", "panel.report.title").await,
@@ -315,23 +350,23 @@ async fn render(
         heading: format!(
             "#{} · {}",
             r.id,
-            tr(&format!("report.kind.{}", r.kind.code()), locale)
+            tr(locale, format!("report.kind.{}", r.kind.code()))
         ),
-        state: tr(&r.state.i18n_key(), locale),
+        state: tr(locale, r.state.i18n_key()),
         state_code: r.state.code(),
         light,
         light_label,
         due: local_time_opt(r.due_at),
         description: r.description.clone(),
-        fields,
-        contact,
-        location,
+        fields: fields(&d, locale),
+        contact: contact(r, locale),
+        location: location(r),
         address: r.address.clone().unwrap_or_default(),
-        photos,
-        timeline,
+        photos: photos(&d),
+        timeline: timeline(&d, locale),
         actions: d.actions.clone(),
         assignees,
-        reasons,
+        reasons: return_reasons(locale),
         templates,
         flash,
         error,
@@ -351,7 +386,7 @@ pub async fn page(
     let done = FormData::parse(raw.as_deref().unwrap_or("").as_bytes())
         .get("done")
         .filter(|c| inbox::PANEL_ACTIONS.contains(c))
-        .map(|c| t!(format!("panel.flash.{c}"), locale = user.locale).into_owned());
+        .map(|c| tr(user.locale, format!("panel.flash.{c}")));
     Ok(render(&state, &user, d, done, None).await?.into_response())
 }
 
@@ -417,9 +452,7 @@ fn note(form: &FormData) -> Option<String> {
 }
 
 fn required_note(form: &FormData, locale: &str) -> Result<String, PanelError> {
-    note(form).ok_or_else(|| {
-        PanelError::BadRequest(t!("panel.refusal.note_required", locale = locale).into_owned())
-    })
+    note(form).ok_or_else(|| PanelError::BadRequest(Problem::NoteRequired.message(locale)))
 }
 
 /// Reads an action from its form. Unknown action names are "not found".
@@ -431,22 +464,16 @@ async fn action_from_form(
 ) -> Result<Action, PanelError> {
     Ok(match code {
         "accept" => Action::Accept,
-        "assign" => Action::Assign(form.get("assignee").and_then(parse_assignee).ok_or_else(
-            || {
-                PanelError::BadRequest(
-                    t!("panel.form.choose_assignee", locale = locale).into_owned(),
-                )
-            },
-        )?),
+        "assign" => Action::Assign(
+            form.get("assignee")
+                .and_then(parse_assignee)
+                .ok_or_else(|| PanelError::BadRequest(tr(locale, "panel.form.choose_assignee")))?,
+        ),
         "return" => Action::Return {
             reason: form
                 .get("reason")
                 .and_then(ReturnReason::parse)
-                .ok_or_else(|| {
-                    PanelError::BadRequest(
-                        t!("panel.form.choose_reason", locale = locale).into_owned(),
-                    )
-                })?,
+                .ok_or_else(|| PanelError::BadRequest(tr(locale, "panel.form.choose_reason")))?,
             note: note(form),
         },
         "reject" => Action::Reject {
@@ -457,11 +484,7 @@ async fn action_from_form(
                 .get("of")
                 .map(|v| v.trim_start_matches('#').trim())
                 .and_then(|v| v.parse().ok())
-                .ok_or_else(|| {
-                    PanelError::BadRequest(
-                        t!("panel.form.duplicate_of", locale = locale).into_owned(),
-                    )
-                })?,
+                .ok_or_else(|| PanelError::BadRequest(tr(locale, "panel.form.duplicate_of")))?,
         },
         "reply" => {
             let text = match (note(form), form.get("template")) {

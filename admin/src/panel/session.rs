@@ -23,12 +23,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use gridline_shared::entity::{panel_session, staff_user};
 use gridline_shared::lifecycle::StaffActor;
-use gridline_shared::{Scope, audit, panel_sessions};
-use rust_i18n::t;
-use sea_orm::EntityTrait;
+use gridline_shared::{Scope, panel_sessions, staff};
 
 use crate::app::AppState;
 use crate::panel::error::PanelError;
+use crate::tr;
 
 pub const SESSION_COOKIE: &str = "gridline_session";
 pub const LANG_COOKIE: &str = "gridline_lang";
@@ -110,54 +109,17 @@ impl CurrentUser {
     pub fn csrf(&self) -> &str {
         &self.session.csrf_token
     }
-    /// 403 unless the user's role may change reports (not a viewer).
+    /// 403 unless the user's role may act (not a viewer): the core's rule.
     pub fn require_actor(&self) -> Result<(), PanelError> {
-        if self.user.role.can_act() {
-            Ok(())
-        } else {
-            Err(PanelError::Forbidden)
-        }
+        Ok(staff::require_can_act(&self.actor())?)
     }
-    /// 403 unless county or town admin.
+    /// 403 unless county or town admin: the core's rule (pages only admins see).
     pub fn require_admin(&self) -> Result<(), PanelError> {
-        if self.user.role.is_admin() {
-            Ok(())
-        } else {
-            Err(PanelError::Forbidden)
-        }
+        Ok(staff::require_admin(&self.actor())?)
     }
-    /// Writes an audit line for this user (own transaction).
-    pub async fn audit(
-        &self,
-        db: &gridline_shared::Db,
-        action: &str,
-        target: Option<&str>,
-        detail: Option<&str>,
-    ) -> Result<(), PanelError> {
-        let txn = db.write().await?;
-        self.audit_in(&*txn, action, target, detail).await?;
-        txn.commit().await?;
-        Ok(())
-    }
-    /// Writes an audit line for this user inside the caller's transaction (the change it
-    /// records).
-    pub async fn audit_in(
-        &self,
-        conn: &impl sea_orm::ConnectionTrait,
-        action: &str,
-        target: Option<&str>,
-        detail: Option<&str>,
-    ) -> Result<(), PanelError> {
-        audit::record(
-            conn,
-            Some(self.user.id),
-            action,
-            target,
-            detail,
-            self.ip.as_deref(),
-        )
-        .await?;
-        Ok(())
+    /// The client address, for the audit line of what this user does.
+    pub fn ip(&self) -> Option<&str> {
+        self.ip.as_deref()
     }
 }
 
@@ -295,33 +257,14 @@ async fn handle(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
 
-    let mut session = None;
-    let mut user = None;
-    if let Some(token) = cookie(req.headers(), SESSION_COOKIE) {
-        session = panel_sessions::load(state.db.conn(), &token, now).await?;
-    }
-    if let Some(s) = &session {
-        if let Some(staff_id) = s.staff_id {
-            user = staff_user::Entity::find_by_id(staff_id)
-                .one(state.db.conn())
-                .await?
-                .filter(|u| u.active);
-            if user.is_none() {
-                // Deactivated (or deleted) since login: the session ends.
-                let txn = state.db.write().await?;
-                panel_sessions::delete(&*txn, &s.id).await?;
-                txn.commit().await?;
-                session = None;
-            }
-        }
-        if let Some(s) = &session
-            && s.needs_touch(now)
-        {
-            let txn = state.db.write().await?;
-            panel_sessions::touch(&*txn, &s.id, now).await?;
-            txn.commit().await?;
-        }
-    }
+    // A user deactivated since login has no session any more.
+    let (session, user) = match cookie(req.headers(), SESSION_COOKIE) {
+        Some(token) => match panel_sessions::resolve(&state.db, &token, now).await? {
+            Some((session, user)) => (Some(session), user),
+            None => (None, None),
+        },
+        None => (None, None),
+    };
 
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let req = if unsafe_method {
@@ -369,8 +312,7 @@ async fn readable_rejection(resp: Response) -> Response {
         return PanelError::NotFound.into_response();
     }
     let locale = current_locale();
-    let mut page = PanelError::BadRequest(t!("panel.error.bad_form", locale = locale).into_owned())
-        .into_response();
+    let mut page = PanelError::BadRequest(tr(locale, "panel.error.bad_form")).into_response();
     *page.status_mut() = status;
     page
 }

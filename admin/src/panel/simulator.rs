@@ -21,7 +21,6 @@ use gridline_shared::conversation::runner::RunnerSettings;
 use gridline_shared::entity::member;
 use gridline_shared::simulator::{self, SimError, SimInput};
 use gridline_shared::{areas, inbox};
-use rust_i18n::t;
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -29,6 +28,7 @@ use crate::panel::error::PanelError;
 use crate::panel::forms::FormData;
 use crate::panel::layout::PageCtx;
 use crate::panel::session::CurrentUser;
+use crate::tr;
 
 /// "Send my location" sends this point: the centre of the demo county (大邑县).
 pub const DEMO_LATITUDE: f64 = 30.587_2;
@@ -46,10 +46,6 @@ pub fn routes() -> Router<AppState> {
         .route("/simulator/{id}/send", post(send))
         .route("/simulator/{id}/photo", post(photo_upload))
         .route("/simulator/{id}/photos/{mid}", get(photo))
-}
-
-fn tr(locale: &str, key: &str) -> String {
-    t!(key, locale = locale).into_owned()
 }
 
 /// 404 when the simulator is turned off; staff who may act only (it files reports).
@@ -136,7 +132,7 @@ pub async fn pick(
                 phone: m.phone.clone(),
                 area: areas::display_path(&m.area_path, &names),
                 binding,
-                binding_label: tr(locale, &format!("sim.binding.{binding}")),
+                binding_label: tr(locale, format!("sim.binding.{binding}")),
             }
         })
         .collect();
@@ -328,7 +324,7 @@ pub async fn chat(
     let error = query
         .err
         .filter(|c| ERROR_CODES.contains(&c.as_str()))
-        .map(|c| tr(locale, &format!("sim.error.{c}")))
+        .map(|c| tr(locale, format!("sim.error.{c}")))
         .or_else(|| (binding == "telegram").then(|| tr(locale, "sim.error.real_account")));
     let max_mb = format!(
         "{:.0}",
@@ -340,7 +336,7 @@ pub async fn chat(
         member_id: m.id,
         area: areas::display_path(&m.area_path, &names),
         binding,
-        binding_label: tr(locale, &format!("sim.binding.{binding}")),
+        binding_label: tr(locale, format!("sim.binding.{binding}")),
         start_text: format!("/start {}", m.bind_code),
         bind_code: m.bind_code,
         name: m.name,
@@ -421,34 +417,17 @@ async fn perform(
     id: i64,
     input: SimInput,
 ) -> Result<(), SimError> {
-    let kind = match &input {
-        SimInput::Text(_) => "text",
-        SimInput::Press { .. } => "press",
-        SimInput::Photo { .. } => "photo",
-        SimInput::Location { .. } => "location",
-        SimInput::Contact => "contact",
-    };
     simulator::send(
         &state.db,
-        &user.scope(),
+        &user.actor(),
         id,
-        user.user.id,
         input,
         &runner_settings(state),
         user.locale,
+        user.ip(),
         Utc::now(),
     )
-    .await?;
-    // The kind only: what was typed may hold personal data.
-    user.audit(
-        &state.db,
-        "simulator.input",
-        Some(&format!("member:{id}")),
-        Some(kind),
-    )
     .await
-    .map_err(|e| SimError::Core(gridline_shared::CoreError::Internal(e.to_string())))?;
-    Ok(())
 }
 
 /// POST /simulator/{id}/send: `action` = `text` (`text`), `press` (`message_id`, `data`),

@@ -1,9 +1,11 @@
-//! Panel part B over HTTP: the JSON API (bearer tokens, scope, 401/404), the token page,
-//! exports, the dashboard, roster upload (good, bad rows, broken file), members and bind
-//! sheets, and the admin pages (refused to a viewer, CSRF on every form, audited).
+//! The panel pages beside the inbox and notices, over HTTP: the JSON API (bearer tokens, scope,
+//! 401/404), the token page, exports, the dashboard, roster upload (good, bad rows, broken
+//! file), members and bind sheets, and the admin pages (refused to a viewer, CSRF on every
+//! form, audited).
 
 use chrono::Utc;
 use gridline_shared::api_tokens;
+use gridline_shared::audit::{AuditAction, AuditTarget, report_action};
 use gridline_shared::domain::MemberStatus;
 use gridline_shared::entity::{api_token, audit_entry, category, holiday, member, staff_user};
 use gridline_tests::panel::{Client, FilePart, Page, TestApp, member_by_phone, spawn_app};
@@ -12,8 +14,8 @@ use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::Value;
 
-use crate::panel_b_core::read_xlsx;
-use crate::panel_b_world::{self as world, World};
+use crate::small_county::{self as world, World};
+use crate::stats_exports::read_xlsx;
 
 async fn api(app: &TestApp, token: Option<&str>, path: &str) -> (StatusCode, Value) {
     let mut req = reqwest::Client::new().get(app.url(path));
@@ -27,7 +29,7 @@ async fn api(app: &TestApp, token: Option<&str>, path: &str) -> (StatusCode, Val
 }
 
 async fn token_for(t: &TestDb, user: &staff_user::Model) -> String {
-    api_tokens::create(t.db.conn(), user, "测试平台", Utc::now())
+    api_tokens::create(&t.db, user, "测试平台", None, Utc::now())
         .await
         .unwrap()
         .secret
@@ -149,7 +151,7 @@ db_test!(
             .unwrap()
             .unwrap();
         assert!(row.last_used_at.is_some(), "last use recorded");
-        api_tokens::revoke(t.db.conn(), w.county_admin.id, row.id, Utc::now())
+        api_tokens::revoke(&t.db, w.county_admin.id, row.id, None, Utc::now())
             .await
             .unwrap();
         let (status, _) = api(&app, Some(&county), "/api/v1/reports").await;
@@ -705,16 +707,30 @@ db_test!(admin_pages, |t: TestDb| async move {
         .get(&format!("/admin/audit?user={}", w.town_admin.id))
         .await;
     assert_eq!(p.status, StatusCode::OK);
-    assert!(p.body.contains("user.create") && p.body.contains("jinyuan"));
+    // Actions and targets in the user's words, not as stored (`user.create`, `user:xinmin`).
+    assert!(p.body.contains("新建用户") && p.body.contains("jinyuan"));
+    assert!(p.body.contains("用户 xinmin"), "{}", p.body);
+    assert!(!p.body.contains("user.create") && !p.body.contains("user:xinmin"));
     assert!(p.body.contains("127.0.0.1"));
-    assert!(
-        !p.body.contains("holiday.set"),
-        "filtered to the town admin"
-    );
+    assert!(!p.body.contains("设置节假日"), "filtered to the town admin");
+    let p = admin.get("/admin/audit?lang=en").await;
+    assert!(p.body.contains("Holiday set") && p.body.contains("Area renamed"));
+    assert!(p.body.contains("Category Fire hazard"), "{}", p.body);
     let p = admin
         .get("/admin/audit?from=2020-01-01&to=2020-01-02")
         .await;
-    assert!(!p.body.contains("user.create"));
+    assert!(!p.body.contains("新建用户"));
+    // Every line this test wrote is one the audit page knows how to say.
+    for e in audit_entry::Entity::find().all(t.db.conn()).await.unwrap() {
+        assert!(
+            AuditAction::parse(&e.action).is_some() || report_action(&e.action).is_some(),
+            "{}",
+            e.action
+        );
+        if let Some(target) = e.target {
+            assert!(target.parse::<AuditTarget>().is_ok(), "{target}");
+        }
+    }
     let p = admin.get("/admin/audit?from=yesterday").await;
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
 });

@@ -1,11 +1,10 @@
-//! The read-only JSON API under `/api/v1/` and the page where staff manage their tokens.
+//! The read-only JSON API under `/api/v1/` (tokens are made on the `/api-tokens` page,
+//! [`crate::panel::api_tokens`]).
 //!
 //! Authentication is `Authorization: Bearer <token>` only (no cookies, no CSRF): no or a bad
 //! token answers 401. A token sees what its creator sees now; anything else answers 404.
 //! Residents' contacts are masked in every answer.
 
-use askama::Template;
-use askama_web::WebTemplate;
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
@@ -13,18 +12,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use gridline_shared::domain::AreaLevel;
-use gridline_shared::entity::{api_token, area, report, staff_user};
-use gridline_shared::export::{filter_condition, mask_name, mask_phone};
+use gridline_shared::entity::{area, report, staff_user};
+use gridline_shared::export::{mask_name, mask_phone};
 use gridline_shared::inbox::{self, light_of};
-use gridline_shared::{CoreError, api_tokens, notices, reports};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use gridline_shared::{CoreError, api_tokens, notices, paging, reports};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::panel::PanelError;
+use crate::panel::filter;
 use crate::panel::forms::FormData;
-use crate::panel::layout::{PageCtx, local_time, local_time_opt};
-use crate::panel::session::CurrentUser;
 
 pub const DEFAULT_LIMIT: u64 = 100;
 pub const MAX_LIMIT: u64 = 500;
@@ -58,12 +54,6 @@ impl From<CoreError> for ApiError {
                 ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         }
-    }
-}
-
-impl From<sea_orm::DbErr> for ApiError {
-    fn from(e: sea_orm::DbErr) -> Self {
-        CoreError::Db(e).into()
     }
 }
 
@@ -108,19 +98,6 @@ fn cursor_param(form: &FormData) -> Result<Option<i64>, ApiError> {
     form.get("after")
         .map(|a| a.parse::<i64>().map_err(|_| bad_request()))
         .transpose()
-}
-
-/// A page out of the `limit + 1` rows fetched: the first `limit`, and the next page's cursor
-/// (the last id kept) when there was one more.
-fn page_of<T>(mut rows: Vec<T>, limit: u64, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<String>) {
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|r| id(r).to_string())
-    } else {
-        None
-    };
-    (rows, next)
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -168,22 +145,13 @@ pub async fn reports(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
-    let filter = super::parse_filter(&form, "en").map_err(|_| bad_request())?;
+    let filter = filter::parse_filter(&form, "en").map_err(|_| bad_request())?;
     let limit = limit_param(&form, DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = cursor_param(&form)?;
     let now = Utc::now();
-    let scope = user.scope();
-    let cond = filter_condition(state.db.conn(), &scope, &filter, now).await?;
-    let mut q = report::Entity::find().filter(cond);
-    if let Some(after) = after {
-        q = q.filter(report::Column::Id.lt(after));
-    }
-    let rows = q
-        .order_by_desc(report::Column::Id)
-        .limit(limit + 1)
-        .all(state.db.conn())
-        .await?;
-    let (rows, next) = page_of(rows, limit, |r| r.id);
+    let (rows, next) =
+        inbox::reports_page(state.db.conn(), &user.scope(), &filter, after, limit, now).await?;
+    let next = next.map(|id| id.to_string());
     let names = inbox::area_names(
         state.db.conn(),
         rows.iter().map(|r| r.origin_area_path.as_str()),
@@ -232,31 +200,27 @@ pub async fn areas(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let form = FormData::parse(raw.as_deref().unwrap_or("").as_bytes());
-    let mut q = area::Entity::find().filter(user.scope().condition(area::Column::Path));
-    if let Some(level) = form.get("level") {
-        let level = AreaLevel::ALL
-            .iter()
-            .copied()
-            .find(|l| {
-                serde_json::to_value(l)
-                    .ok()
-                    .as_ref()
-                    .and_then(Value::as_str)
-                    == Some(level)
-            })
-            .ok_or_else(bad_request)?;
-        q = q.filter(area::Column::Level.eq(level));
-    }
-    if let Some(after) = cursor_param(&form)? {
-        q = q.filter(area::Column::Id.gt(after));
-    }
+    let level = form
+        .get("level")
+        .map(|level| {
+            AreaLevel::ALL
+                .iter()
+                .copied()
+                .find(|l| {
+                    serde_json::to_value(l)
+                        .ok()
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        == Some(level)
+                })
+                .ok_or_else(bad_request)
+        })
+        .transpose()?;
+    let after = cursor_param(&form)?;
     let limit = limit_param(&form, MAX_LIMIT, MAX_LIMIT)?;
-    let rows = q
-        .order_by_asc(area::Column::Id)
-        .limit(limit + 1)
-        .all(state.db.conn())
-        .await?;
-    let (rows, next) = page_of(rows, limit, |a| a.id);
+    let (rows, next) =
+        gridline_shared::areas::page(state.db.conn(), &user.scope(), level, after, limit).await?;
+    let next = next.map(|id| id.to_string());
     let items: Vec<Value> = rows
         .iter()
         .map(|a| {
@@ -284,7 +248,8 @@ pub async fn notices(
     let limit = limit_param(&form, 50, 100)?;
     let scope = user.scope();
     let list = notices::list(state.db.conn(), &scope, before, limit + 1).await?;
-    let (list, next) = page_of(list, limit, |n| n.id);
+    let (list, next) = paging::split(list, limit, |n| n.id);
+    let next = next.map(|id| id.to_string());
     let ids: Vec<i64> = list.iter().map(|n| n.id).collect();
     let counts = notices::delivery_counts(state.db.conn(), &scope, &ids).await?;
     let items: Vec<Value> = list
@@ -303,109 +268,4 @@ pub async fn notices(
         })
         .collect();
     Ok(Json(json!({ "items": items, "next_cursor": next })))
-}
-
-// ---------------------------------------------------------------------------------------------
-// The tokens page
-
-pub struct TokenRow {
-    pub id: i64,
-    pub name: String,
-    pub prefix: String,
-    pub created: String,
-    pub last_used: String,
-    pub revoked: bool,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "b_api_tokens.html")]
-pub struct TokensPage {
-    pub page: PageCtx,
-    pub tokens: Vec<TokenRow>,
-    /// The secret of a token just created (shown this once).
-    pub new_secret: Option<String>,
-    pub error: Option<String>,
-}
-
-async fn render_tokens(
-    state: &AppState,
-    user: &CurrentUser,
-    new_secret: Option<String>,
-    error: Option<String>,
-) -> Result<Response, PanelError> {
-    let tokens = api_tokens::list_of(state.db.conn(), user.user.id)
-        .await?
-        .into_iter()
-        .map(|t: api_token::Model| TokenRow {
-            id: t.id,
-            name: t.name,
-            prefix: t.prefix,
-            created: local_time(t.created_at),
-            last_used: local_time_opt(t.last_used_at),
-            revoked: t.revoked_at.is_some(),
-        })
-        .collect();
-    let status = super::form_status(&error);
-    let page = TokensPage {
-        page: user.page(state, "api", "b.api.title").await,
-        tokens,
-        new_secret,
-        error,
-    };
-    Ok((status, page).into_response())
-}
-
-/// GET /api-tokens
-pub async fn tokens_page(
-    State(state): State<AppState>,
-    user: CurrentUser,
-) -> Result<Response, PanelError> {
-    render_tokens(&state, &user, None, None).await
-}
-
-/// POST /api-tokens (`name`): creates a token and shows its secret once.
-pub async fn create_token(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    form: FormData,
-) -> Result<Response, PanelError> {
-    let name = form.get("name").unwrap_or("");
-    let txn = state.db.write().await?;
-    let created = match api_tokens::create(&*txn, &user.user, name, Utc::now()).await {
-        Ok(c) => c,
-        Err(CoreError::Invalid(_)) => {
-            drop(txn);
-            let msg = rust_i18n::t!("b.api.bad_name", locale = user.locale).into_owned();
-            return render_tokens(&state, &user, None, Some(msg)).await;
-        }
-        Err(e) => return Err(e.into()),
-    };
-    user.audit_in(
-        &*txn,
-        "api_token.create",
-        Some(&format!("api_token:{}", created.token.id)),
-        Some(&created.token.name),
-    )
-    .await?;
-    txn.commit().await?;
-    render_tokens(&state, &user, Some(created.secret), None).await
-}
-
-/// POST /api-tokens/{id}/revoke
-pub async fn revoke_token(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<i64>,
-) -> Result<Response, PanelError> {
-    let txn = state.db.write().await?;
-    let t = api_tokens::revoke(&*txn, user.user.id, id, Utc::now()).await?;
-    user.audit_in(
-        &*txn,
-        "api_token.revoke",
-        Some(&format!("api_token:{}", t.id)),
-        None,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(axum::response::Redirect::to("/api-tokens").into_response())
 }

@@ -1,6 +1,6 @@
-//! Panel part B, core: dashboard figures on a hand-made county with known answers, exports
-//! (CSV and XLSX; number first, masked phones, unmasking refused to a viewer, scoped), API
-//! tokens, and `gridline export reports` through the real binary.
+//! Figures and files, called in the core: dashboard figures on a hand-made county with known
+//! answers, exports (CSV and XLSX; number first, masked phones, unmasking refused to a viewer,
+//! scoped), API tokens, and `gridline export reports` through the real binary.
 
 use chrono::{Duration, TimeDelta};
 use gridline_shared::api_tokens;
@@ -15,7 +15,7 @@ use gridline_shared::{CoreError, Scope, holidays};
 use gridline_tests::panel::member_by_phone;
 use gridline_tests::{TestDb, db_test, run_gridline, stderr};
 
-use crate::panel_b_world::{self as world, now};
+use crate::small_county::{self as world, now};
 
 /// The dashboard as `user` sees it for `period`, at the world's `now()`.
 async fn figures(t: &TestDb, user: &staff_user::Model, period: Period) -> Dashboard {
@@ -432,7 +432,7 @@ pub fn read_xlsx(bytes: &[u8]) -> Vec<Vec<String>> {
 
 db_test!(api_tokens_lifecycle, |t: TestDb| async move {
     let w = world::setup(&t).await;
-    let created = api_tokens::create(t.db.conn(), &w.secretary, "县数据中心", now())
+    let created = api_tokens::create(&t.db, &w.secretary, "县数据中心", None, now())
         .await
         .unwrap();
     assert!(created.secret.starts_with("gl_"));
@@ -452,10 +452,10 @@ db_test!(api_tokens_lifecycle, |t: TestDb| async move {
     );
     // Someone else cannot revoke it; its owner can.
     assert!(matches!(
-        api_tokens::revoke(t.db.conn(), w.county_admin.id, created.token.id, now()).await,
+        api_tokens::revoke(&t.db, w.county_admin.id, created.token.id, None, now()).await,
         Err(CoreError::NotFound)
     ));
-    api_tokens::revoke(t.db.conn(), w.secretary.id, created.token.id, now())
+    api_tokens::revoke(&t.db, w.secretary.id, created.token.id, None, now())
         .await
         .unwrap();
     assert!(
@@ -465,7 +465,7 @@ db_test!(api_tokens_lifecycle, |t: TestDb| async move {
             .is_none()
     );
     assert!(
-        api_tokens::create(t.db.conn(), &w.secretary, "  ", now())
+        api_tokens::create(&t.db, &w.secretary, "  ", None, now())
             .await
             .is_err()
     );
@@ -524,7 +524,7 @@ db_test!(cli_export_reports, |t: TestDb| async move {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "the table went to the file");
-    let rows = crate::panel_b_core::read_xlsx(&std::fs::read(&file).unwrap());
+    let rows = crate::stats_exports::read_xlsx(&std::fs::read(&file).unwrap());
     assert_eq!(rows.len(), 7);
     assert_eq!(rows[3][12], "13812345678");
     assert_eq!(rows[0][0], "编号");

@@ -7,16 +7,17 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use gridline_shared::domain::ReportState;
-use gridline_shared::stats::{self, Period, Rate};
+use gridline_shared::stats::{self, Dashboard, Period, Rate};
 use rust_i18n::t;
 
 use super::charts::{self, Bar};
-use super::{Opt, opt};
 use crate::app::AppState;
 use crate::panel::PanelError;
+use crate::panel::filter;
 use crate::panel::forms::FormData;
-use crate::panel::layout::PageCtx;
+use crate::panel::layout::{Opt, PageCtx, level_key, opt};
 use crate::panel::session::CurrentUser;
+use crate::tr;
 
 pub const PERIODS: &[i64] = &[7, 30, 90, 365, 0];
 
@@ -37,7 +38,7 @@ pub struct RankRow {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_dashboard.html")]
+#[template(path = "dashboard.html")]
 pub struct DashboardPage {
     pub page: PageCtx,
     pub periods: Vec<Opt>,
@@ -56,7 +57,7 @@ fn duration_text(d: chrono::TimeDelta, locale: &str) -> String {
     let minutes = d.num_minutes();
     let (days, hours, mins) = (minutes / 1440, (minutes % 1440) / 60, minutes % 60);
     t!(
-        "b.dash.duration",
+        "panel.dashboard.duration",
         locale = locale,
         days = days,
         hours = hours,
@@ -65,7 +66,7 @@ fn duration_text(d: chrono::TimeDelta, locale: &str) -> String {
     .into_owned()
 }
 
-/// GET /dashboard
+/// GET /dashboard (`days`)
 pub async fn page(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -78,7 +79,7 @@ pub async fn page(
             .parse::<i64>()
             .ok()
             .filter(|d| PERIODS.contains(d))
-            .ok_or_else(|| super::bad_filter(locale, "days"))?,
+            .ok_or_else(|| filter::bad_filter(locale, "days"))?,
         None => 30,
     };
     let now = Utc::now();
@@ -88,40 +89,55 @@ pub async fn page(
         Period::last_days(now, days)
     };
     let d = stats::dashboard(state.db.conn(), &user.scope(), period, now).await?;
-
     let periods = PERIODS
         .iter()
         .map(|p| {
             opt(
                 p.to_string(),
-                t!(format!("b.dash.period.{p}"), locale = locale),
+                tr(locale, format!("panel.dashboard.period.{p}")),
                 *p == days,
             )
         })
         .collect();
-    let figures = vec![
+    let page = DashboardPage {
+        page: user
+            .page(&state, "dashboard", "panel.dashboard.title")
+            .await,
+        periods,
+        figures: figures(&d, locale),
+        ranking_title: ranking_title(&d, locale),
+        ranking: ranking(&d),
+        charts: charts(&d, locale),
+        definitions: tr(locale, "panel.dashboard.definitions"),
+    };
+    Ok(page.into_response())
+}
+
+/// The headline figures: counts, rates with their fractions, the median time to close.
+fn figures(d: &Dashboard, locale: &str) -> Vec<Figure> {
+    vec![
         Figure {
-            label: t!("b.dash.total", locale = locale).into_owned(),
+            label: tr(locale, "panel.dashboard.total"),
             value: d.total.to_string(),
             detail: String::new(),
         },
         Figure {
-            label: t!("b.dash.overdue", locale = locale).into_owned(),
+            label: tr(locale, "panel.dashboard.overdue"),
             value: d.open_overdue.to_string(),
             detail: String::new(),
         },
         Figure {
-            label: t!("b.dash.on_time", locale = locale).into_owned(),
+            label: tr(locale, "panel.dashboard.on_time"),
             value: d.on_time.percent(),
             detail: rate_detail(&d.on_time),
         },
         Figure {
-            label: t!("b.dash.closure", locale = locale).into_owned(),
+            label: tr(locale, "panel.dashboard.closure"),
             value: d.closure.percent(),
             detail: rate_detail(&d.closure),
         },
         Figure {
-            label: t!("b.dash.median", locale = locale).into_owned(),
+            label: tr(locale, "panel.dashboard.median"),
             value: d
                 .median_time_to_close
                 .map(|m| duration_text(m, locale))
@@ -129,24 +145,28 @@ pub async fn page(
             detail: String::new(),
         },
         Figure {
-            label: t!("b.dash.bind", locale = locale).into_owned(),
+            label: tr(locale, "panel.dashboard.bind"),
             value: d.bind.percent(),
             detail: rate_detail(&d.bind),
         },
         Figure {
-            label: t!("b.dash.ack", locale = locale).into_owned(),
-            value: d.acknowledgement.as_ref().map_or_else(
-                || t!("b.dash.na", locale = locale).into_owned(),
-                |r| r.percent(),
-            ),
+            label: tr(locale, "panel.dashboard.ack"),
+            value: d
+                .acknowledgement
+                .as_ref()
+                .map_or_else(|| tr(locale, "panel.dashboard.na"), |r| r.percent()),
             detail: d
                 .acknowledgement
                 .as_ref()
                 .map(rate_detail)
                 .unwrap_or_default(),
         },
-    ];
+    ]
+}
 
+/// The charts, as SVG: by state, kind, category, time to close, and the ranking's on-time
+/// rates when there are areas below.
+fn charts(d: &Dashboard, locale: &str) -> Vec<String> {
     let state_color = |s: ReportState| match s {
         ReportState::Closed => "#2e9d48",
         ReportState::Resolved => "#7b5cc4",
@@ -178,12 +198,16 @@ pub async fn page(
         .map(|b| {
             let label = match b.upper_hours {
                 Some(u) => t!(
-                    "b.dash.hours_range",
+                    "panel.dashboard.hours_range",
                     locale = locale,
                     from = b.lower_hours,
                     to = u
                 ),
-                None => t!("b.dash.hours_more", locale = locale, from = b.lower_hours),
+                None => t!(
+                    "panel.dashboard.hours_more",
+                    locale = locale,
+                    from = b.lower_hours
+                ),
             };
             Bar::count(label, b.count, "#2e9d48")
         })
@@ -200,28 +224,40 @@ pub async fn page(
         })
         .collect();
     let mut charts_svg = vec![
-        charts::hbars(&t!("b.dash.chart.state", locale = locale), &by_state, None),
-        charts::hbars(&t!("b.dash.chart.kind", locale = locale), &by_kind, None),
         charts::hbars(
-            &t!("b.dash.chart.category", locale = locale),
+            &t!("panel.dashboard.chart.state", locale = locale),
+            &by_state,
+            None,
+        ),
+        charts::hbars(
+            &t!("panel.dashboard.chart.kind", locale = locale),
+            &by_kind,
+            None,
+        ),
+        charts::hbars(
+            &t!("panel.dashboard.chart.category", locale = locale),
             &by_category,
             None,
         ),
         charts::hbars(
-            &t!("b.dash.chart.close_time", locale = locale),
+            &t!("panel.dashboard.chart.close_time", locale = locale),
             &histogram,
             None,
         ),
     ];
     if !ranking_bars.is_empty() {
         charts_svg.push(charts::hbars(
-            &t!("b.dash.chart.ranking", locale = locale),
+            &t!("panel.dashboard.chart.ranking", locale = locale),
             &ranking_bars,
             Some(100.0),
         ));
     }
-    let ranking = d
-        .ranking
+    charts_svg
+}
+
+/// The areas one level down, lowest on-time rate first.
+fn ranking(d: &Dashboard) -> Vec<RankRow> {
+    d.ranking
         .iter()
         .map(|a| RankRow {
             area_id: a.area_id,
@@ -232,24 +268,17 @@ pub async fn page(
             on_time: a.on_time.percent(),
             closure: a.closure.percent(),
         })
-        .collect();
-    let ranking_title = match d.ranking_level {
+        .collect()
+}
+
+fn ranking_title(d: &Dashboard, locale: &str) -> String {
+    match d.ranking_level {
         Some(level) => t!(
-            "b.dash.ranking",
+            "panel.dashboard.ranking",
             locale = locale,
-            level = t!(super::level_key(level), locale = locale)
+            level = t!(level_key(level), locale = locale)
         )
         .into_owned(),
         None => String::new(),
-    };
-    let page = DashboardPage {
-        page: user.page(&state, "dashboard", "b.dash.title").await,
-        periods,
-        figures,
-        ranking_title,
-        ranking,
-        charts: charts_svg,
-        definitions: t!("b.dash.definitions", locale = locale).into_owned(),
-    };
-    Ok(page.into_response())
+    }
 }

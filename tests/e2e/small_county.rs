@@ -1,5 +1,5 @@
 //! A small county with ten hand-made reports whose dashboard figures are known, shared by the
-//! panel-B tests (stats, exports, the export command, the JSON API).
+//! tests of the dashboard, exports, the export command, the JSON API and the admin pages.
 //!
 //! ```text
 //! 晋原街道 / 长乐社区  #1 incident closed  hazard.fire        60 min, on time

@@ -9,14 +9,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use gridline_shared::domain::MemberStatus;
-use gridline_shared::{import, inbox, manage, roster};
+use gridline_shared::{areas, import, inbox, members};
 use rust_i18n::t;
 
 use crate::app::AppState;
 use crate::panel::PanelError;
+use crate::panel::filter;
 use crate::panel::forms::FormData;
 use crate::panel::layout::PageCtx;
 use crate::panel::session::CurrentUser;
+use crate::tr;
 
 pub struct MemberRow {
     pub id: i64,
@@ -42,7 +44,7 @@ pub struct UploadResult {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_roster.html")]
+#[template(path = "roster.html")]
 pub struct RosterPage {
     pub page: PageCtx,
     pub can_manage: bool,
@@ -63,7 +65,7 @@ async fn render(
 ) -> Result<Response, PanelError> {
     let scope = user.scope();
     let conn = state.db.conn();
-    let page = manage::members_page(conn, &scope, q, after, manage::MEMBERS_PAGE).await?;
+    let page = members::page(conn, &scope, q, after, members::PAGE).await?;
     let names = inbox::area_names(conn, page.rows.iter().map(|m| m.area_path.as_str())).await?;
     let locale = user.locale;
     let members = page
@@ -78,7 +80,7 @@ async fn render(
             bound: m.is_bound(),
             left: m.status == MemberStatus::Left,
             status: t!(
-                format!("b.member.status.{}", m.status.code()),
+                format!("panel.member.status.{}", m.status.code()),
                 locale = locale
             )
             .into_owned(),
@@ -92,7 +94,7 @@ async fn render(
         ser.append_pair("after", &id.to_string());
         format!("/roster?{}", ser.finish())
     });
-    let communities = manage::communities_in_scope(conn, &scope)
+    let communities = areas::communities_in_scope(conn, &scope)
         .await?
         .into_iter()
         .map(|a| Community {
@@ -101,7 +103,7 @@ async fn render(
         })
         .collect();
     let page = RosterPage {
-        page: user.page(state, "roster", "b.roster.title").await,
+        page: user.page(state, "roster", "panel.roster.title").await,
         can_manage: user.user.role.is_admin(),
         q: q.unwrap_or("").to_owned(),
         members,
@@ -123,7 +125,7 @@ pub async fn page(
         .get("after")
         .map(|a| a.parse::<i64>())
         .transpose()
-        .map_err(|_| super::bad_filter(user.locale, "after"))?;
+        .map_err(|_| filter::bad_filter(user.locale, "after"))?;
     render(&state, &user, form.get("q"), after, None, StatusCode::OK).await
 }
 
@@ -140,9 +142,11 @@ pub async fn upload(
     user.require_admin()?;
     let locale = user.locale;
     let mut file: Option<Vec<u8>> = None;
-    while let Some(field) = multipart.next_field().await.map_err(|_| {
-        PanelError::BadRequest(t!("b.roster.bad_upload", locale = locale).into_owned())
-    })? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| PanelError::BadRequest(tr(locale, "panel.roster.bad_upload")))?
+    {
         if field.name() == Some("file") {
             let bytes = field.bytes().await.map_err(|_| PanelError::TooLarge)?;
             if bytes.len() > MAX_FILE {
@@ -152,26 +156,19 @@ pub async fn upload(
         }
     }
     let bytes = file.unwrap_or_default();
-    let parsed = match roster::parse_roster(&bytes) {
-        Ok(p) => p,
+    let summary = match import::upload_roster(&state.db, &user.actor(), &bytes, user.ip()).await? {
+        Ok(summary) => summary,
         Err(e) => {
             let result = UploadResult {
                 ok: false,
                 summary: t!(
-                    "b.roster.failed",
+                    "panel.roster.failed",
                     locale = locale,
                     reason = e.message(locale)
                 )
                 .into_owned(),
                 bad: Vec::new(),
             };
-            user.audit(
-                &state.db,
-                "roster.import.failed",
-                None,
-                Some(&e.to_string()),
-            )
-            .await?;
             return render(
                 &state,
                 &user,
@@ -183,16 +180,15 @@ pub async fn upload(
             .await;
         }
     };
-    let summary = import::import_roster(&state.db, &user.scope(), parsed, |_, _| {}).await?;
     let mut bad: Vec<String> = summary.bad.iter().map(|b| b.message(locale)).collect();
     bad.extend(
         summary
             .out_of_scope_rows
             .iter()
-            .map(|row| t!("b.roster.out_of_scope", locale = locale, row = row).into_owned()),
+            .map(|row| t!("panel.roster.out_of_scope", locale = locale, row = row).into_owned()),
     );
     let text = t!(
-        "b.roster.done",
+        "panel.roster.done",
         locale = locale,
         rows = summary.rows,
         new = summary.members_new,
@@ -201,16 +197,6 @@ pub async fn upload(
         bad = bad.len()
     )
     .into_owned();
-    let detail = format!(
-        "rows {}, new {}, updated {}, unchanged {}, refused {}",
-        summary.rows,
-        summary.members_new,
-        summary.members_updated,
-        summary.members_unchanged,
-        bad.len()
-    );
-    user.audit(&state.db, "roster.import", None, Some(&detail))
-        .await?;
     let result = UploadResult {
         ok: bad.is_empty(),
         summary: text,
@@ -225,17 +211,7 @@ pub async fn deactivate(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, PanelError> {
-    user.require_admin()?;
-    let txn = state.db.write().await?;
-    let m = manage::deactivate_member(&*txn, &user.scope(), id, Utc::now()).await?;
-    user.audit_in(
-        &*txn,
-        "member.deactivate",
-        Some(&format!("member:{}", m.id)),
-        None,
-    )
-    .await?;
-    txn.commit().await?;
+    members::deactivate(&state.db, &user.actor(), id, user.ip(), Utc::now()).await?;
     Ok(Redirect::to("/roster").into_response())
 }
 
@@ -249,7 +225,7 @@ pub struct SheetRow {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "b_bind_sheet.html")]
+#[template(path = "bind_sheet.html")]
 pub struct SheetPage {
     pub page: PageCtx,
     pub community: String,
@@ -277,11 +253,12 @@ pub async fn sheet(
     user: CurrentUser,
     Path(community): Path<i64>,
 ) -> Result<Response, PanelError> {
-    let (area, rows) = manage::bind_sheet(
-        state.db.conn(),
-        &user.scope(),
+    let (area, rows) = members::bind_sheet(
+        &state.db,
+        &user.actor(),
         community,
         &state.settings.bot_username,
+        user.ip(),
     )
     .await?;
     let rows = rows
@@ -295,15 +272,8 @@ pub async fn sheet(
             bound: r.bound,
         })
         .collect();
-    user.audit(
-        &state.db,
-        "roster.bind_sheet",
-        Some(&format!("area:{}", area.id)),
-        None,
-    )
-    .await?;
     let page = SheetPage {
-        page: user.page(&state, "roster", "b.sheet.title").await,
+        page: user.page(&state, "roster", "panel.bind_sheet.title").await,
         community: area.name,
         rows,
     };
