@@ -148,6 +148,27 @@ impl Db {
     }
 }
 
+/// SQL written with `$1, $2 …` placeholders, as `backend` wants them (SQLite: `?`). The one
+/// place raw SQL of the core is adapted to the backend.
+pub fn sql(backend: DbBackend, s: &str) -> String {
+    if backend != DbBackend::Sqlite {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `sqlite:foo.db`, `sqlite://foo.db` and a bare `foo.db` all mean a file.
 fn normalise_url(url: &str) -> String {
     let url = url.trim();
@@ -188,5 +209,14 @@ mod tests {
         assert_eq!(normalise_url("postgres://u@h/d"), "postgres://u@h/d");
         assert_eq!(redact("postgres://u:secret@h/d"), "postgres://u:***@h/d");
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
+    }
+
+    #[test]
+    fn placeholders() {
+        assert_eq!(
+            sql(DbBackend::Sqlite, "a = $1 AND b = $12"),
+            "a = ? AND b = ?"
+        );
+        assert_eq!(sql(DbBackend::Postgres, "a = $1"), "a = $1");
     }
 }
