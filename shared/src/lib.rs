@@ -31,6 +31,7 @@ pub mod members;
 pub mod notices;
 pub mod outbox;
 pub mod panel_sessions;
+pub mod report_page;
 pub mod reports;
 pub mod response_templates;
 pub mod roster;
