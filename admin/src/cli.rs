@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use gridline_shared::domain::{AreaLevel, StaffRole};
-use gridline_shared::{Db, areas, demo, import, members, roster, staff};
+use gridline_shared::{Db, areas, import, members, roster, staff};
 use rust_i18n::t;
 
 use crate::app::Application;
@@ -137,7 +137,7 @@ pub enum CliError {
     #[error("csv: {0}")]
     Csv(#[from] csv::Error),
     #[error("{0}")]
-    Demo(#[from] gridline_shared::demo::DemoError),
+    Demo(#[from] crate::demo::DemoError),
 }
 
 impl CliError {
@@ -218,7 +218,7 @@ async fn serve(
 ) -> Result<ExitCode, CliError> {
     let db = open(&settings).await?;
     let demo_logins = if args.demo {
-        Some(seed_demo(&settings, &db, locale).await?)
+        Some(crate::demo::start(&settings, &db, locale).await?)
     } else {
         ensure_first_admin(&db, locale).await?;
         None
@@ -240,7 +240,7 @@ async fn serve(
     let addr = app.local_addr()?;
     eprintln!("{}", t!("cli.listening", locale = locale, addr = addr));
     if let Some(logins) = demo_logins {
-        print_demo_logins(&settings, logins, &addr.to_string(), locale);
+        crate::demo::print_logins(&settings, logins, &addr.to_string(), locale);
     }
     app.run_until(shutdown_signal()).await?;
     stop_worker(worker).await;
@@ -410,70 +410,6 @@ async fn ensure_first_admin(db: &Db, locale: &str) -> Result<(), CliError> {
         t!("cli.first_admin", locale = locale, password = password)
     );
     Ok(())
-}
-
-/// Demo mode: seeds the demo county on the first start (a marker keeps later starts from
-/// seeding again) and (re)sets the demo logins' known password.
-async fn seed_demo(
-    settings: &Settings,
-    db: &Db,
-    locale: &str,
-) -> Result<&'static [demo::DemoLogin], CliError> {
-    eprintln!(
-        "{}",
-        t!(
-            "cli.demo.seeding",
-            locale = locale,
-            url = gridline_shared::db::redact(&settings.database_url)
-        )
-    );
-    let started = std::time::Instant::now();
-    let summary = demo::seed(db, chrono::Utc::now()).await?;
-    let logins = demo::reset_logins(db).await?;
-    let key = if summary.seeded_now {
-        "cli.demo.seeded"
-    } else {
-        "cli.demo.reused"
-    };
-    eprintln!(
-        "{}",
-        t!(
-            key,
-            locale = locale,
-            members = summary.members,
-            reports = summary.reports,
-            notices = summary.notices,
-            secs = format!("{:.1}", started.elapsed().as_secs_f64())
-        )
-    );
-    Ok(logins)
-}
-
-/// The demo logins, one per line: `username / password — role (area)`.
-fn print_demo_logins(settings: &Settings, logins: &[demo::DemoLogin], addr: &str, locale: &str) {
-    let mut text = format!(
-        "\n{}\n",
-        t!("cli.demo.logins", locale = locale, addr = addr)
-    );
-    for l in logins {
-        let role = match l.role {
-            StaffRole::CountyAdmin => t!("cli.demo.role.county_admin", locale = locale),
-            StaffRole::TownAdmin => t!("cli.demo.role.town_admin", locale = locale),
-            StaffRole::Secretary => t!("cli.demo.role.secretary", locale = locale),
-            StaffRole::Viewer => t!("cli.demo.role.viewer", locale = locale),
-        };
-        let area = if l.area.is_empty() {
-            settings.county_name.as_str()
-        } else {
-            l.area
-        };
-        text.push_str(&format!(
-            "  {} / {} — {role} ({area})\n",
-            l.username,
-            demo::DEMO_PASSWORD
-        ));
-    }
-    eprintln!("{text}");
 }
 
 async fn shutdown_signal() {

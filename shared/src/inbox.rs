@@ -582,11 +582,8 @@ pub async fn act(
     let code = action.code();
     let target = format!("report:{report_id}");
     let txn = db.write().await?;
-    let done =
-        lifecycle::transition_in(&*txn, &Actor::Staff(staff.clone()), report_id, action, now).await;
-    match done {
+    match act_in(&*txn, staff, report_id, action, ip, now).await {
         Ok(t) => {
-            audit_transition(&*txn, staff.id, code, &t, ip, now).await?;
             txn.commit().await?;
             Ok(t)
         }
@@ -611,8 +608,25 @@ pub async fn act(
     }
 }
 
+/// A staff action on one report inside the caller's transaction: the transition and its audit
+/// line (a refusal is returned, not audited: see [`act`]).
+pub async fn act_in(
+    conn: &impl ConnectionTrait,
+    staff: &StaffActor,
+    report_id: i64,
+    action: Action,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Transition, LifecycleError> {
+    let code = action.code();
+    let t = lifecycle::transition_in(conn, &Actor::Staff(staff.clone()), report_id, action, now)
+        .await?;
+    audit_transition(conn, staff.id, code, &t, ip, now).await?;
+    Ok(t)
+}
+
 /// The audit line of a staff action that went through: `report.<action>`, `from → to`.
-pub(crate) async fn audit_transition(
+async fn audit_transition(
     conn: &impl ConnectionTrait,
     staff_id: i64,
     code: &str,

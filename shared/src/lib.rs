@@ -17,7 +17,6 @@ pub mod conversation;
 pub mod counters;
 pub mod db;
 pub mod delivery;
-pub mod demo;
 pub mod domain;
 pub mod entity;
 pub mod error;
@@ -53,4 +52,14 @@ pub async fn prepare(db: &Db, county_name: &str) -> CoreResult<entity::area::Mod
     categories::seed_defaults(&*txn).await?;
     txn.commit().await?;
     Ok(root)
+}
+
+/// Whether nothing was put into the database yet: no staff user, no member, no report (the
+/// demo seeds only such a database).
+pub async fn is_blank(conn: &impl sea_orm::ConnectionTrait) -> CoreResult<bool> {
+    use entity::{member, report, staff_user};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    Ok(staff_user::Entity::find().count(conn).await? == 0
+        && member::Entity::find().count(conn).await? == 0
+        && report::Entity::find().count(conn).await? == 0)
 }

@@ -563,13 +563,7 @@ async fn bind(
             "bot.bind.phone_taken"
         });
     }
-    let mut active: member::ActiveModel = m.into();
-    active.telegram_user_id = Set(Some(user_id));
-    active.telegram_chat_id = Set(Some(chat_id));
-    active.bound_at = Set(Some(now));
-    active.status = Set(MemberStatus::Active);
-    active.updated_at = Set(now);
-    let m = active.update(txn).await?;
+    let m = crate::members::bind(txn, m, user_id, chat_id, now).await?;
     tracing::info!(member = m.id, "member bound to Telegram");
     let area_name = area::Entity::find_by_id(m.area_id)
         .one(txn)
