@@ -1,6 +1,6 @@
 //! The area tree: county → town/street → village/community → grid → micro-grid.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use sea_orm::{
@@ -8,7 +8,7 @@ use sea_orm::{
     QueryOrder, Set,
 };
 
-use crate::domain::AreaLevel;
+use crate::domain::{AreaLevel, AreaPath};
 use crate::entity::area::{self, Entity as Area};
 use crate::error::{CoreError, CoreResult};
 use crate::scope::Scope;
@@ -59,13 +59,12 @@ pub async fn insert_child(
     }
     .insert(db)
     .await?;
-    let path = format!(
-        "{}{}/",
-        parent.map_or("/", |p| p.path.as_str()),
-        inserted.id
-    );
+    let path = match parent {
+        Some(p) => AreaPath::stored(p.path.clone()).child(inserted.id),
+        None => AreaPath::root(inserted.id),
+    };
     let mut active: area::ActiveModel = inserted.into();
-    active.path = Set(path);
+    active.path = Set(path.into_string());
     Ok(active.update(db).await?)
 }
 
@@ -129,8 +128,8 @@ pub async fn names_in_scope(
 
 /// `晋原街道/长乐社区/第1网格/第1网格-1号微网格` for a path, leaving out the county.
 pub fn display_path(path: &str, areas: &HashMap<i64, area::Model>) -> String {
-    path.split('/')
-        .filter_map(|id| id.parse::<i64>().ok())
+    AreaPath::stored(path)
+        .ids()
         .filter_map(|id| areas.get(&id))
         .filter(|a| a.level != AreaLevel::County)
         .map(|a| a.name.as_str())
@@ -138,25 +137,70 @@ pub fn display_path(path: &str, areas: &HashMap<i64, area::Model>) -> String {
         .join("/")
 }
 
-/// The ancestor at `level` of an area given by its path (itself if it is at that level).
-pub fn ancestor_id_at(path: &str, level: AreaLevel) -> Option<i64> {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .nth(level as usize)
-        .and_then(|s| s.parse().ok())
+/// The display path, or the county's name for the root.
+pub fn display_or_county(path: &str, names: &HashMap<i64, area::Model>) -> String {
+    let shown = display_path(path, names);
+    if shown.is_empty() {
+        AreaPath::stored(path)
+            .ids()
+            .next()
+            .and_then(|id| names.get(&id))
+            .map(|a| a.name.clone())
+            .unwrap_or_default()
+    } else {
+        shown
+    }
+}
+
+/// The areas named along some paths (only those, not the whole tree), keyed by id.
+pub async fn area_names<'a>(
+    db: &impl ConnectionTrait,
+    paths: impl IntoIterator<Item = &'a str>,
+) -> CoreResult<HashMap<i64, area::Model>> {
+    let ids: HashSet<i64> = paths
+        .into_iter()
+        .flat_map(|p| AreaPath::stored(p).ids().collect::<Vec<_>>())
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(Area::find()
+        .filter(area::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn area(id: i64, level: AreaLevel, name: &str) -> (i64, area::Model) {
+        let model = area::Model {
+            id,
+            parent_id: None,
+            level,
+            name: name.to_owned(),
+            path: String::new(),
+            created_at: Utc::now(),
+        };
+        (id, model)
+    }
+
     #[test]
-    fn ancestors_from_paths() {
-        assert_eq!(ancestor_id_at("/1/5/23/99/", AreaLevel::County), Some(1));
-        assert_eq!(
-            ancestor_id_at("/1/5/23/99/", AreaLevel::Community),
-            Some(23)
-        );
-        assert_eq!(ancestor_id_at("/1/5/", AreaLevel::Community), None);
+    fn paths_shown_by_name() {
+        let names: HashMap<i64, area::Model> = [
+            area(1, AreaLevel::County, "大邑县"),
+            area(5, AreaLevel::Town, "晋原街道"),
+            area(23, AreaLevel::Community, "长乐社区"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(display_path("/1/5/23/", &names), "晋原街道/长乐社区");
+        assert_eq!(display_path("/1/", &names), "");
+        assert_eq!(display_or_county("/1/", &names), "大邑县");
+        assert_eq!(display_or_county("/1/5/", &names), "晋原街道");
     }
 }

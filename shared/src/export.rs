@@ -166,7 +166,7 @@ pub async fn export_reports(
         let Some(last) = batch.last() else { break };
         after = Some(last.id);
         let names =
-            inbox::area_names(db, batch.iter().map(|r| r.origin_area_path.as_str())).await?;
+            areas::area_names(db, batch.iter().map(|r| r.origin_area_path.as_str())).await?;
         for r in &batch {
             let row = to_row(r, req, &categories, &names);
             sink.row(&row)?;

@@ -19,12 +19,15 @@ use crate::audit;
 use crate::calendar::Light;
 use crate::counters;
 use crate::db::Db;
-use crate::domain::{ReportKind, ReportState, Urgency};
+use crate::domain::{AreaPath, ReportKind, ReportState, Urgency};
 use crate::entity::{area, category, report};
 use crate::error::{CoreError, CoreResult};
 use crate::holidays::{county_day_end, county_day_start};
 use crate::lifecycle::{self, Action, Actor, LifecycleError, StaffActor, Transition};
 use crate::scope::Scope;
+
+/// Named here for the panel's call sites; they live in [`crate::areas`].
+pub use crate::areas::{area_names, display_or_county};
 
 /// Rows per page unless asked otherwise, and the most a page may hold.
 pub const DEFAULT_PAGE: u64 = 50;
@@ -428,21 +431,16 @@ async fn wide(conn: &impl ConnectionTrait, scope: &Scope) -> CoreResult<bool> {
     if !counters::answers(scope.path()) {
         return Ok(false);
     }
-    if scope.path().trim_matches('/').split('/').count() == 1 {
+    if scope.area_path().is_root() {
         // The county: the range holds every report.
         return Ok(true);
     }
-    let root_path = scope
-        .path()
-        .split('/')
-        .find(|s| !s.is_empty())
-        .map(|id| format!("/{id}/"))
-        .unwrap_or_default();
+    let root_path = scope.area_path().root_path();
     let in_scope: u64 = counters::state_counts(conn, scope.path(), None)
         .await?
         .values()
         .sum();
-    let total: u64 = counters::state_counts(conn, &root_path, None)
+    let total: u64 = counters::state_counts(conn, root_path.as_str(), None)
         .await?
         .values()
         .sum();
@@ -522,42 +520,6 @@ async fn state_counts(
         .map(|s| (*s, by_state.get(s).copied().unwrap_or(0)))
         .collect();
     Ok((counts, capped))
-}
-
-/// The display path, or the county's name for the root.
-pub fn display_or_county(path: &str, names: &HashMap<i64, area::Model>) -> String {
-    let shown = areas::display_path(path, names);
-    if shown.is_empty() {
-        path.split('/')
-            .filter_map(|id| id.parse::<i64>().ok())
-            .next()
-            .and_then(|id| names.get(&id))
-            .map(|a| a.name.clone())
-            .unwrap_or_default()
-    } else {
-        shown
-    }
-}
-
-/// The areas named along some paths (only those, not the whole tree).
-pub async fn area_names<'a>(
-    conn: &impl ConnectionTrait,
-    paths: impl IntoIterator<Item = &'a str>,
-) -> CoreResult<HashMap<i64, area::Model>> {
-    let ids: HashSet<i64> = paths
-        .into_iter()
-        .flat_map(|p| p.split('/').filter_map(|s| s.parse::<i64>().ok()))
-        .collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    Ok(area::Entity::find()
-        .filter(area::Column::Id.is_in(ids))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a))
-        .collect())
 }
 
 /// The first `n` characters, with an ellipsis when cut.
@@ -697,9 +659,7 @@ pub async fn area_options(
         .limit(5000)
         .all(conn)
         .await?;
-    let key = |a: &area::Model| -> Vec<i64> {
-        a.path.split('/').filter_map(|s| s.parse().ok()).collect()
-    };
+    let key = |a: &area::Model| -> Vec<i64> { AreaPath::stored(a.path.as_str()).ids().collect() };
     rows.sort_by_cached_key(key);
     let base = top.level as usize;
     Ok(rows

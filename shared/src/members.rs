@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use crate::areas;
-use crate::domain::MemberStatus;
+use crate::domain::{AreaPath, MemberStatus};
 use crate::entity::member;
 use crate::error::CoreResult;
 use crate::scope::Scope;
@@ -157,11 +157,7 @@ pub async fn bind_code_sheet(
     members.retain(|m| m.status != MemberStatus::Left);
     // Roster order: by the ids along the path (areas are created in roster order), then id.
     members.sort_by_cached_key(|m| {
-        let ids: Vec<i64> = m
-            .area_path
-            .split('/')
-            .filter_map(|s| s.parse().ok())
-            .collect();
+        let ids: Vec<i64> = AreaPath::stored(m.area_path.as_str()).ids().collect();
         (ids, m.id)
     });
     let rows = members

@@ -8,10 +8,12 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::areas;
+use crate::areas::{area_names, display_or_county};
 use crate::calendar::Light;
+use crate::domain::AreaPath;
 use crate::entity::{category, report};
 use crate::error::{CoreError, CoreResult};
-use crate::inbox::{area_names, display_or_county, light_of};
+use crate::inbox::light_of;
 use crate::lifecycle::{self, Action, Actor, StaffActor};
 use crate::scope::Scope;
 
@@ -269,13 +271,11 @@ pub async fn assignee_choices(
     use crate::domain::{MemberStatus, StaffRole};
     use crate::entity::{member, staff_user};
     // Every ancestor-or-self path of the handling area: `/1/`, `/1/5/`, `/1/5/23/`.
-    let mut prefixes = Vec::new();
-    let mut acc = String::from("/");
-    for seg in handling_path.split('/').filter(|s| !s.is_empty()) {
-        acc.push_str(seg);
-        acc.push('/');
-        prefixes.push(acc.clone());
-    }
+    let prefixes: Vec<String> = AreaPath::stored(handling_path)
+        .ancestors()
+        .into_iter()
+        .map(AreaPath::into_string)
+        .collect();
     let staff = staff_user::Entity::find()
         .filter(staff_user::Column::AreaPath.is_in(prefixes))
         .filter(staff_user::Column::Active.eq(true))

@@ -178,7 +178,8 @@ async fn handling_area_for(
     if origin.level <= AreaLevel::Community {
         return Ok(origin.clone());
     }
-    let id = crate::areas::ancestor_id_at(&origin.path, AreaLevel::Community)
+    let id = crate::domain::AreaPath::stored(origin.path.as_str())
+        .id_at(AreaLevel::Community)
         .ok_or(CoreError::NotFound)?;
     area::Entity::find_by_id(id)
         .one(db)

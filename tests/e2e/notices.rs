@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use gridline_shared::domain::{AreaLevel, MemberStatus, StaffRole};
+use gridline_shared::domain::{AreaLevel, AreaPath, MemberStatus, StaffRole};
 use gridline_shared::entity::{member, notice_batch, outbox};
 use gridline_shared::lifecycle::StaffActor;
 use gridline_shared::notices::{
@@ -100,7 +100,9 @@ db_test!(audience_count_and_scope, |t: TestDb| async move {
 
     // One town, and within it one role; a member who left is not counted, an unbound one is
     // counted but not reachable.
-    let town_id = areas::ancestor_id_at(&members[0].area_path, AreaLevel::Town).unwrap();
+    let town_id = AreaPath::stored(members[0].area_path.as_str())
+        .id_at(AreaLevel::Town)
+        .unwrap();
     let town = gridline_shared::entity::area::Entity::find_by_id(town_id)
         .one(t.db.conn())
         .await

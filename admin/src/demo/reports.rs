@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, FixedOffset, TimeZone, Timelike, Utc};
 use gridline_shared::calendar::WorkCalendar;
 use gridline_shared::conversation::FileKind;
 use gridline_shared::db::WriteTxn;
-use gridline_shared::domain::{AreaLevel, ReportKind, ReturnReason};
+use gridline_shared::domain::{AreaLevel, AreaPath, ReportKind, ReturnReason};
 use gridline_shared::entity::{member, report};
 use gridline_shared::error::CoreError;
 use gridline_shared::lifecycle::{self, Action, Actor, Assignee, StaffActor};
@@ -343,7 +343,7 @@ impl<'a> Reporters<'a> {
         }
         let mut by_community: HashMap<i64, Vec<&member::Model>> = HashMap::new();
         for m in all {
-            if let Some(c) = areas::ancestor_id_at(&m.area_path, AreaLevel::Community) {
+            if let Some(c) = AreaPath::stored(m.area_path.as_str()).id_at(AreaLevel::Community) {
                 by_community.entry(c).or_default().push(m);
             }
         }
@@ -444,7 +444,7 @@ async fn file_one(
             reports::attach_stored(conn, r.id, file, created).await?;
         }
     }
-    let community = areas::ancestor_id_at(&r.origin_area_path, AreaLevel::Community);
+    let community = AreaPath::stored(r.origin_area_path.as_str()).id_at(AreaLevel::Community);
     let neighbours: Vec<&member::Model> = community
         .and_then(|c| f.reporters.by_community.get(&c))
         .cloned()

@@ -1,11 +1,13 @@
 //! Domain newtypes and enums, each with `parse()` and unit tests beside it. The enums are
 //! stored as short lowercase strings (`DeriveActiveEnum`), so the database stays readable.
 
+pub mod area_path;
 pub mod phone;
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use area_path::AreaPath;
 pub use phone::Phone;
 
 /// Declares a domain enum stored as a short string code, with `code()`, `parse()`, `ALL`,

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::areas;
 use crate::db::Db;
+use crate::domain::AreaPath;
 use crate::entity::{area, member, notice, notice_batch, notice_recipient, outbox};
 use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::StaffActor;
@@ -49,7 +50,7 @@ fn split_batches(
             // Members are in area-path order, so each area's members are contiguous.
             let mut out: Vec<(Option<i64>, String, Vec<member::Model>)> = Vec::new();
             for m in members {
-                let key = areas::ancestor_id_at(&m.area_path, level);
+                let key = AreaPath::stored(m.area_path.as_str()).id_at(level);
                 match out.last_mut() {
                     Some((k, _, list)) if *k == key => list.push(m),
                     _ => {
