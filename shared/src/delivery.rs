@@ -43,7 +43,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::db::Db;
-use crate::domain::MemberStatus;
+use crate::domain::{MemberStatus, OutboxStatus};
 use crate::entity::{member, notice, outbox};
 use crate::error::{CoreError, CoreResult};
 use crate::outbox::OutgoingMessage;
@@ -88,15 +88,6 @@ pub struct Outgoing {
 pub trait Transport: Send + Sync + 'static {
     fn send(&self, chat_id: i64, message: &Outgoing) -> impl Future<Output = SendOutcome> + Send;
 }
-
-pub const STATUS_PENDING: &str = "pending";
-pub const STATUS_SENDING: &str = "sending";
-pub const STATUS_SENT: &str = "sent";
-pub const STATUS_FAILED: &str = "failed";
-pub const STATUS_BLOCKED: &str = "blocked";
-pub const STATUS_UNCERTAIN: &str = "uncertain";
-pub const STATUS_HELD: &str = "held";
-pub const STATUS_CANCELLED: &str = "cancelled";
 
 /// Transient failures are retried this many times in all, with growing pauses.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -521,7 +512,7 @@ impl<T: Transport> Inner<T> {
         for r in &rows {
             let id: i64 = r.try_get("", "id")?;
             let status: String = r.try_get("", "status")?;
-            if status == STATUS_SENDING {
+            if status == OutboxStatus::Sending.code() {
                 retaken.push(id);
             }
             ids.push(id);
@@ -543,7 +534,7 @@ impl<T: Transport> Inner<T> {
         let last_slot = start + std::cmp::max(k - 1, 0) * interval;
         let lease_until = us_to_time(last_slot) + chrono_dur(self.cfg.lease);
         outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value(STATUS_SENDING))
+            .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Sending))
             .col_expr(outbox::Column::LeaseOwner, Expr::value(self.name.clone()))
             .col_expr(outbox::Column::LeaseUntil, Expr::value(lease_until))
             .col_expr(
@@ -831,7 +822,7 @@ async fn record_rows(
     let txn = db.write().await?;
     let mine = || {
         sea_orm::Condition::all()
-            .add(outbox::Column::Status.eq(STATUS_SENDING))
+            .add(outbox::Column::Status.eq(OutboxStatus::Sending))
             .add(outbox::Column::LeaseOwner.eq(name.to_owned()))
     };
     let clear = |u: sea_orm::UpdateMany<outbox::Entity>, keep_owner: bool| {
@@ -859,7 +850,7 @@ async fn record_rows(
                 if let Some(s) = stats {
                     s.sent.fetch_add(1, Ordering::Relaxed);
                 }
-                base.col_expr(outbox::Column::Status, Expr::value(STATUS_SENT))
+                base.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Sent))
                     .col_expr(outbox::Column::TelegramMessageId, Expr::value(*message_id))
                     .col_expr(outbox::Column::SentAt, Expr::value(*at))
                     .col_expr(
@@ -871,7 +862,7 @@ async fn record_rows(
                 if let Some(s) = stats {
                     s.blocked.fetch_add(1, Ordering::Relaxed);
                 }
-                base.col_expr(outbox::Column::Status, Expr::value(STATUS_BLOCKED))
+                base.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Blocked))
                     .col_expr(
                         outbox::Column::LastError,
                         Expr::value("blocked by the user"),
@@ -881,7 +872,7 @@ async fn record_rows(
                 if let Some(s) = stats {
                     s.failed.fetch_add(1, Ordering::Relaxed);
                 }
-                base.col_expr(outbox::Column::Status, Expr::value(STATUS_FAILED))
+                base.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Failed))
                     .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
             }
             Done::Uncertain(reason) => {
@@ -892,14 +883,14 @@ async fn record_rows(
                     outbox_id = row.id,
                     "no answer from Telegram: the message may have been delivered; marked uncertain, not resent"
                 );
-                base.col_expr(outbox::Column::Status, Expr::value(STATUS_UNCERTAIN))
+                base.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Uncertain))
                     .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
             }
             Done::Retry { wait, reason } => {
                 if let Some(s) = stats {
                     s.retried.fetch_add(1, Ordering::Relaxed);
                 }
-                base.col_expr(outbox::Column::Status, Expr::value(STATUS_PENDING))
+                base.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Pending))
                     .col_expr(
                         outbox::Column::NotBefore,
                         Expr::value(Utc::now() + chrono_dur(*wait)),
@@ -907,7 +898,7 @@ async fn record_rows(
                     .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
             }
             Done::Release { not_before, reason } => base
-                .col_expr(outbox::Column::Status, Expr::value(STATUS_PENDING))
+                .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Pending))
                 .col_expr(outbox::Column::NotBefore, Expr::value(*not_before))
                 .col_expr(
                     outbox::Column::Attempts,
@@ -929,13 +920,13 @@ async fn record_rows(
             mark_member_blocked(&*txn, member_id).await?;
             // Nothing else queued for them can arrive either.
             outbox::Entity::update_many()
-                .col_expr(outbox::Column::Status, Expr::value(STATUS_BLOCKED))
+                .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Blocked))
                 .col_expr(
                     outbox::Column::LastError,
                     Expr::value("blocked by the user"),
                 )
                 .filter(outbox::Column::MemberId.eq(member_id))
-                .filter(outbox::Column::Status.is_in([STATUS_PENDING, STATUS_HELD]))
+                .filter(outbox::Column::Status.is_in([OutboxStatus::Pending, OutboxStatus::Held]))
                 .exec(&*txn)
                 .await?;
         }

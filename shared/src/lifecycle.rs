@@ -19,7 +19,7 @@ use sea_orm::{
 
 use crate::calendar::{TimeLimit, WorkCalendar, warn_at};
 use crate::db::Db;
-use crate::domain::{MemberStatus, ReportState, ReturnReason, StaffRole};
+use crate::domain::{MemberStatus, ReportState, ReturnReason, StaffRole, TimelineAction};
 use crate::entity::{area, member, outbox, report, report_event, staff_user};
 use crate::error::CoreError;
 use crate::outbox::{Button, MessageKind, OutgoingMessage, enqueue_to_member};
@@ -119,25 +119,30 @@ pub enum Action {
 }
 
 impl Action {
-    /// The code stored on the timeline.
-    pub fn code(&self) -> &'static str {
+    /// The line this action writes on the timeline.
+    pub fn timeline_action(&self) -> TimelineAction {
         match self {
-            Action::Accept => "accept",
-            Action::Assign(_) => "assign",
-            Action::Start => "start",
-            Action::Return { .. } => "return",
-            Action::Resubmit { .. } => "resubmit",
-            Action::Reject { .. } => "reject",
-            Action::MarkDuplicate { .. } => "duplicate",
-            Action::Resolve { .. } => "resolve",
-            Action::VerifyFail { .. } => "verify_fail",
-            Action::Close { .. } => "close",
-            Action::Reopen { .. } => "reopen",
-            Action::Escalate { .. } => "escalate",
-            Action::Comment { .. } => "comment",
-            Action::Reply { .. } => "reply",
-            Action::AddInfo { .. } => "add_info",
+            Action::Accept => TimelineAction::Accept,
+            Action::Assign(_) => TimelineAction::Assign,
+            Action::Start => TimelineAction::Start,
+            Action::Return { .. } => TimelineAction::Return,
+            Action::Resubmit { .. } => TimelineAction::Resubmit,
+            Action::Reject { .. } => TimelineAction::Reject,
+            Action::MarkDuplicate { .. } => TimelineAction::Duplicate,
+            Action::Resolve { .. } => TimelineAction::Resolve,
+            Action::VerifyFail { .. } => TimelineAction::VerifyFail,
+            Action::Close { .. } => TimelineAction::Close,
+            Action::Reopen { .. } => TimelineAction::Reopen,
+            Action::Escalate { .. } => TimelineAction::Escalate,
+            Action::Comment { .. } => TimelineAction::Comment,
+            Action::Reply { .. } => TimelineAction::Reply,
+            Action::AddInfo { .. } => TimelineAction::AddInfo,
         }
+    }
+
+    /// The code stored on the timeline (and in audit lines: `report.<code>`).
+    pub fn code(&self) -> &'static str {
+        self.timeline_action().code()
     }
 
     fn note(&self) -> Option<&str> {
@@ -622,7 +627,7 @@ pub async fn transition_in(
         actor_kind: Set(actor_kind.into()),
         actor_staff_id: Set(staff_id),
         actor_member_id: Set(member_id),
-        action: Set(action.code().into()),
+        action: Set(action.timeline_action()),
         from_state: Set(Some(report.state)),
         to_state: Set(Some(plan.to)),
         note: Set(event_note),

@@ -8,7 +8,7 @@ use sea_orm::{
 
 use crate::calendar::{WorkCalendar, warn_at};
 use crate::categories;
-use crate::domain::{AreaLevel, ReportKind, ReportState, Urgency, VisitMethod};
+use crate::domain::{AreaLevel, ReportKind, ReportState, TimelineAction, Urgency, VisitMethod};
 use crate::entity::{area, attachment, member, report, report_event};
 use crate::error::{CoreError, CoreResult};
 use crate::scope::Scope;
@@ -124,7 +124,7 @@ pub async fn submit(
         actor_kind: Set("member".into()),
         actor_staff_id: Set(None),
         actor_member_id: Set(Some(reporter.id)),
-        action: Set("submit".into()),
+        action: Set(TimelineAction::Submit),
         from_state: Set(None),
         to_state: Set(Some(ReportState::Submitted)),
         note: Set(None),

@@ -26,7 +26,7 @@ use sea_orm::{
 use crate::conversation::runner::{self, ChatLocks, Incoming, Reply, RunnerSettings};
 use crate::conversation::{Button, FileKind, FileRef, Input, Keyboard, parse_text};
 use crate::db::Db;
-use crate::domain::MemberStatus;
+use crate::domain::{MemberStatus, OutboxStatus};
 use crate::entity::{member, outbox, simulator_message};
 use crate::error::CoreError;
 use crate::outbox::OutgoingMessage;
@@ -554,7 +554,7 @@ pub async fn pull_outbox(db: &Db, chat_id: i64, now: DateTime<Utc>) -> Result<us
     let due = || {
         outbox::Entity::find()
             .filter(outbox::Column::ChatId.eq(chat_id))
-            .filter(outbox::Column::Status.eq(crate::outbox::STATUS_PENDING))
+            .filter(outbox::Column::Status.eq(OutboxStatus::Pending))
             .filter(outbox::Column::NotBefore.lte(now))
             .order_by_asc(outbox::Column::Id)
     };
@@ -577,7 +577,7 @@ pub async fn pull_all_due(db: &Db, now: DateTime<Utc>) -> Result<usize, SimError
         let txn = db.write().await?;
         let rows = outbox::Entity::find()
             .filter(outbox::Column::ChatId.gte(SIMULATED_CHAT_BASE))
-            .filter(outbox::Column::Status.eq(crate::outbox::STATUS_PENDING))
+            .filter(outbox::Column::Status.eq(OutboxStatus::Pending))
             .filter(outbox::Column::NotBefore.lte(now))
             .order_by_asc(outbox::Column::Id)
             .limit(500)
@@ -626,12 +626,12 @@ async fn show_queued(
         shown.outbox_id = Set(Some(row.id));
         let shown = shown.insert(txn).await?;
         outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value("sent"))
+            .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Sent))
             .col_expr(outbox::Column::SentAt, Expr::value(now))
             .col_expr(outbox::Column::TelegramMessageId, Expr::value(shown.id))
             .col_expr(outbox::Column::Simulated, Expr::value(true))
             .filter(outbox::Column::Id.eq(row.id))
-            .filter(outbox::Column::Status.eq(crate::outbox::STATUS_PENDING))
+            .filter(outbox::Column::Status.eq(OutboxStatus::Pending))
             .exec(txn)
             .await?;
     }

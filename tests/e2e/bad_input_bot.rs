@@ -348,7 +348,7 @@ async fn follow_up(h: &Harness, u: &FakeUser, id: i64, row: &Payload) -> Option<
     let r = h.reply(u, receipt.message_id, &row.text).await;
     let adds = |evs: Vec<report_event::Model>| {
         evs.into_iter()
-            .filter(|e| e.action == "add_info")
+            .filter(|e| e.action.code() == "add_info")
             .collect::<Vec<_>>()
     };
     let evs = adds(

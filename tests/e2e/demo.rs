@@ -70,7 +70,7 @@ db_test!(
         assert!(rows.len() > 1000, "{} queued messages", rows.len());
         for r in &rows {
             assert!(simulator::is_simulated_chat(r.chat_id), "outbox {}", r.id);
-            assert_eq!(r.status, "sent", "outbox {}", r.id);
+            assert_eq!(r.status.code(), "sent", "outbox {}", r.id);
         }
         let shown = simulator_message::Entity::find()
             .filter(simulator_message::Column::OutboxId.is_not_null())
@@ -99,7 +99,7 @@ db_test!(
                 .all(db.conn())
                 .await
                 .unwrap();
-            assert_eq!(tl.first().unwrap().action, "submit");
+            assert_eq!(tl.first().unwrap().action.code(), "submit");
             assert_eq!(tl.last().unwrap().to_state, Some(ReportState::Closed));
             assert!(
                 tl.windows(2).all(|w| w[0].at <= w[1].at),
@@ -158,7 +158,7 @@ db_test!(
         let notices = notice::Entity::find().all(db.conn()).await.unwrap();
         assert_eq!(notices.len(), 2);
         for n in &notices {
-            assert_eq!(n.status, "active");
+            assert_eq!(n.status.code(), "active");
             let c = gridline_shared::notices::delivery_counts(db.conn(), &root, &[n.id])
                 .await
                 .unwrap()[&n.id];

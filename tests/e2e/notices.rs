@@ -310,7 +310,7 @@ db_test!(pause_resume_cancel, |t: TestDb| async move {
         outbox_rows(&t.db, id)
             .await
             .iter()
-            .all(|r| r.status == "held")
+            .all(|r| r.status.code() == "held")
     );
     assert!(notices::pause(&t.db, &county, id, now).await.is_err());
     assert_eq!(notices::resume(&t.db, &county, id, now).await.unwrap(), 10);
@@ -318,7 +318,7 @@ db_test!(pause_resume_cancel, |t: TestDb| async move {
         outbox_rows(&t.db, id)
             .await
             .iter()
-            .all(|r| r.status == "pending")
+            .all(|r| r.status.code() == "pending")
     );
     assert_eq!(notices::cancel(&t.db, &county, id, now).await.unwrap(), 10);
     let counts = notices::delivery_counts(t.db.conn(), &county.scope, &[id])

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use gridline_shared::domain::ReturnReason;
+use gridline_shared::domain::{ReturnReason, TimelineAction};
 use gridline_shared::inbox;
 use gridline_shared::lifecycle::{Action, LifecycleError};
 use gridline_shared::report_page::{self, ReportDetail};
@@ -258,9 +258,9 @@ async fn render(
                 change,
                 note: e.note.clone().unwrap_or_default(),
                 internal: !e.public,
-                kind: match e.action.as_str() {
-                    "comment" => "comment",
-                    "reply" => "reply",
+                kind: match e.action {
+                    TimelineAction::Comment => "comment",
+                    TimelineAction::Reply => "reply",
                     _ => "step",
                 },
             }

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::bot_store;
 use crate::db::Db;
-use crate::domain::{Lang, MemberStatus, Phone, ReportKind};
+use crate::domain::{Lang, MemberStatus, OutboxStatus, Phone, ReportKind};
 use crate::entity::{area, attachment, category, member, report};
 use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::{Action, Actor, LifecycleError, Refusal, transition_in};
@@ -778,7 +778,7 @@ async fn queue_receipt(
         .map_err(|e| CoreError::Internal(format!("payload: {e}")))?;
     let kind = MessageKind::Reply;
     let row = outbox::ActiveModel {
-        kind: Set(kind.code().to_owned()),
+        kind: Set(kind),
         priority: Set(kind.priority()),
         member_id: Set(Some(m.id)),
         chat_id: Set(chat_id),
@@ -786,7 +786,7 @@ async fn queue_receipt(
         notice_id: Set(None),
         payload: Set(payload),
         dedupe_key: Set(Some(dedupe)),
-        status: Set(crate::delivery::STATUS_SENDING.to_owned()),
+        status: Set(OutboxStatus::Sending),
         attempts: Set(1),
         not_before: Set(now),
         lease_owner: Set(Some(durable.owner.clone())),

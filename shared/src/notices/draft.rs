@@ -6,11 +6,11 @@ use sea_orm::{ActiveModelTrait, Set};
 use super::audience::audience_areas;
 use super::telegram::render_html;
 use super::{
-    BatchMode, MAX_ATTACHMENT_BYTES, MAX_CAPTION_CHARS, MAX_TEXT_CHARS, NewNotice, STATUS_DRAFT,
-    audit, require_sender, to_json,
+    BatchMode, MAX_ATTACHMENT_BYTES, MAX_CAPTION_CHARS, MAX_TEXT_CHARS, NewNotice, audit,
+    require_sender, to_json,
 };
 use crate::db::Db;
-use crate::domain::AreaLevel;
+use crate::domain::{AreaLevel, NoticeStatus};
 use crate::entity::notice;
 use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::StaffActor;
@@ -94,7 +94,7 @@ pub async fn create(
         area_id: Set(actor.scope.area_id()),
         area_path: Set(actor.scope.path().to_owned()),
         created_by: Set(Some(actor.id)),
-        status: Set(STATUS_DRAFT.into()),
+        status: Set(NoticeStatus::Draft),
         remind_at: Set(new.remind_at),
         reminders_sent: Set(0),
         created_at: Set(now),

@@ -35,11 +35,6 @@ pub use reminders::{acknowledge, remind, run_due, set_reminder};
 pub use sending::{cancel, pause, resend_uncertain, resume, set_batch_time, submit};
 pub use telegram::{ack_data, escape_html, parse_ack_data, render_html};
 
-pub const STATUS_DRAFT: &str = "draft";
-pub const STATUS_ACTIVE: &str = "active";
-pub const STATUS_PAUSED: &str = "paused";
-pub const STATUS_CANCELLED: &str = "cancelled";
-
 /// Telegram's limit for a message text; a caption (with an attachment) is shorter.
 pub const MAX_TEXT_CHARS: usize = 3500;
 pub const MAX_CAPTION_CHARS: usize = 900;

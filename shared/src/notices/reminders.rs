@@ -10,11 +10,9 @@ use sea_orm::{
 
 use super::sending::{bulk_outbox_insert, push_bulk_message};
 use super::telegram::{escape_html, payload};
-use super::{
-    AckOutcome, INSERT_CHUNK, STATUS_ACTIVE, STATUS_CANCELLED, STATUS_DRAFT, STATUS_PAUSED, audit,
-    get, require_sender,
-};
+use super::{AckOutcome, INSERT_CHUNK, audit, get, require_sender};
 use crate::db::{Db, sql};
+use crate::domain::NoticeStatus;
 use crate::entity::{notice, notice_recipient};
 use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::StaffActor;
@@ -117,7 +115,7 @@ async fn remind_in(
     now: DateTime<Utc>,
 ) -> CoreResult<u64> {
     use sea_orm::sea_query::ExprTrait;
-    if n.status == STATUS_CANCELLED || n.status == STATUS_DRAFT {
+    if n.status == NoticeStatus::Cancelled || n.status == NoticeStatus::Draft {
         return Err(CoreError::Conflict(format!("the notice is {}", n.status)));
     }
     let round = n.reminders_sent + 1;
@@ -196,7 +194,7 @@ pub async fn run_due(db: &Db, now: DateTime<Utc>) -> CoreResult<u64> {
         .column(notice::Column::Id)
         .column(notice::Column::RemindAt)
         .filter(notice::Column::RemindAt.lte(now))
-        .filter(notice::Column::Status.is_in([STATUS_ACTIVE, STATUS_PAUSED]))
+        .filter(notice::Column::Status.is_in([NoticeStatus::Active, NoticeStatus::Paused]))
         .into_tuple()
         .all(db.conn())
         .await?;

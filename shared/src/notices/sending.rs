@@ -9,13 +9,10 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 
 use super::audience::{audience_members, is_reachable};
 use super::telegram::payload;
-use super::{
-    BatchMode, BatchPlan, INSERT_CHUNK, STATUS_ACTIVE, STATUS_CANCELLED, STATUS_DRAFT,
-    STATUS_PAUSED, Submitted, audit, get, require_sender,
-};
+use super::{BatchMode, BatchPlan, INSERT_CHUNK, Submitted, audit, get, require_sender};
 use crate::areas;
 use crate::db::Db;
-use crate::domain::AreaPath;
+use crate::domain::{AreaPath, NoticeStatus, OutboxStatus};
 use crate::entity::{area, member, notice, notice_batch, notice_recipient, outbox};
 use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::StaffActor;
@@ -78,7 +75,7 @@ pub async fn submit(
     require_sender(actor)?;
     let txn = db.write().await?;
     let n = get(&*txn, &actor.scope, notice_id).await?;
-    if n.status != STATUS_DRAFT {
+    if n.status != NoticeStatus::Draft {
         return Err(CoreError::Conflict("the notice was already sent".into()));
     }
     let audience = n.audience();
@@ -153,7 +150,7 @@ pub async fn submit(
         }
     }
     let mut active: notice::ActiveModel = n.into();
-    active.status = Set(STATUS_ACTIVE.into());
+    active.status = Set(NoticeStatus::Active);
     active.submitted_at = Set(Some(now));
     active.updated_at = Set(now);
     active.update(&*txn).await?;
@@ -179,16 +176,16 @@ async fn set_status(
     actor: &StaffActor,
     notice_id: i64,
     now: DateTime<Utc>,
-    allowed_from: &[&str],
-    to: &str,
-    rows_from: &[&str],
-    rows_to: &str,
+    allowed_from: &[NoticeStatus],
+    to: NoticeStatus,
+    rows_from: &[OutboxStatus],
+    rows_to: OutboxStatus,
     action: &str,
 ) -> CoreResult<u64> {
     require_sender(actor)?;
     let txn = db.write().await?;
     let n = get(&*txn, &actor.scope, notice_id).await?;
-    if !allowed_from.contains(&n.status.as_str()) {
+    if !allowed_from.contains(&n.status) {
         return Err(CoreError::Conflict(format!("the notice is {}", n.status)));
     }
     let changed = outbox::Entity::update_many()
@@ -199,9 +196,9 @@ async fn set_status(
         .await?
         .rows_affected;
     let mut active: notice::ActiveModel = n.into();
-    active.status = Set(to.into());
+    active.status = Set(to);
     active.updated_at = Set(now);
-    if to == STATUS_CANCELLED {
+    if to == NoticeStatus::Cancelled {
         active.remind_at = Set(None);
     }
     active.update(&*txn).await?;
@@ -225,10 +222,10 @@ pub async fn pause(db: &Db, actor: &StaffActor, id: i64, now: DateTime<Utc>) -> 
         actor,
         id,
         now,
-        &[STATUS_ACTIVE],
-        STATUS_PAUSED,
-        &["pending"],
-        "held",
+        &[NoticeStatus::Active],
+        NoticeStatus::Paused,
+        &[OutboxStatus::Pending],
+        OutboxStatus::Held,
         "notice.pause",
     )
     .await
@@ -241,10 +238,10 @@ pub async fn resume(db: &Db, actor: &StaffActor, id: i64, now: DateTime<Utc>) ->
         actor,
         id,
         now,
-        &[STATUS_PAUSED],
-        STATUS_ACTIVE,
-        &["held"],
-        "pending",
+        &[NoticeStatus::Paused],
+        NoticeStatus::Active,
+        &[OutboxStatus::Held],
+        OutboxStatus::Pending,
         "notice.resume",
     )
     .await
@@ -257,10 +254,14 @@ pub async fn cancel(db: &Db, actor: &StaffActor, id: i64, now: DateTime<Utc>) ->
         actor,
         id,
         now,
-        &[STATUS_DRAFT, STATUS_ACTIVE, STATUS_PAUSED],
-        STATUS_CANCELLED,
-        &["pending", "held"],
-        "cancelled",
+        &[
+            NoticeStatus::Draft,
+            NoticeStatus::Active,
+            NoticeStatus::Paused,
+        ],
+        NoticeStatus::Cancelled,
+        &[OutboxStatus::Pending, OutboxStatus::Held],
+        OutboxStatus::Cancelled,
         "notice.cancel",
     )
     .await
@@ -279,7 +280,7 @@ pub async fn set_batch_time(
     require_sender(actor)?;
     let txn = db.write().await?;
     let n = get(&*txn, &actor.scope, notice_id).await?;
-    if n.status == STATUS_CANCELLED {
+    if n.status == NoticeStatus::Cancelled {
         return Err(CoreError::Conflict("the notice is cancelled".into()));
     }
     let batch = notice_batch::Entity::find_by_id(batch_id)
@@ -299,8 +300,8 @@ pub async fn set_batch_time(
     let moved = outbox::Entity::update_many()
         .col_expr(outbox::Column::NotBefore, Expr::value(at))
         .filter(outbox::Column::NoticeId.eq(notice_id))
-        .filter(outbox::Column::Kind.eq(MessageKind::Notice.code()))
-        .filter(outbox::Column::Status.is_in(["pending", "held"]))
+        .filter(outbox::Column::Kind.eq(MessageKind::Notice))
+        .filter(outbox::Column::Status.is_in([OutboxStatus::Pending, OutboxStatus::Held]))
         .filter(outbox::Column::MemberId.in_subquery(members))
         .exec(&*txn)
         .await?
@@ -330,10 +331,10 @@ pub async fn resend_uncertain(
     let txn = db.write().await?;
     get(&*txn, &actor.scope, id).await?;
     let n = outbox::Entity::update_many()
-        .col_expr(outbox::Column::Status, Expr::value("pending"))
+        .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Pending))
         .col_expr(outbox::Column::NotBefore, Expr::value(now))
         .filter(outbox::Column::NoticeId.eq(id))
-        .filter(outbox::Column::Status.eq("uncertain"))
+        .filter(outbox::Column::Status.eq(OutboxStatus::Uncertain))
         .exec(&*txn)
         .await?
         .rows_affected;
@@ -397,7 +398,7 @@ pub(super) fn push_bulk_message(
         notice_id.into(),
         payload.into(),
         dedupe_key.into(),
-        "pending".into(),
+        OutboxStatus::Pending.code().into(),
         0i32.into(),
         not_before.into(),
         crate::simulator::is_simulated_chat(chat_id).into(),
