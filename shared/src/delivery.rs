@@ -42,7 +42,7 @@ use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::db::Db;
+use crate::db::{Db, sql};
 use crate::domain::{MemberStatus, OutboxStatus};
 use crate::entity::{member, notice, outbox};
 use crate::error::{CoreError, CoreResult};
@@ -459,33 +459,24 @@ impl<T: Transport> Inner<T> {
         } else {
             ""
         };
-        let p = |i: usize| {
-            if backend == DbBackend::Postgres {
-                format!("${i}")
-            } else {
-                "?".to_owned()
-            }
-        };
         let recent = if pace_chats {
             now - chrono_dur(self.cfg.per_chat_interval)
         } else {
             // Matches nothing in practice: only rows in flight exclude their chat.
             now + chrono::Duration::days(36500)
         };
-        let query = format!(
-            "SELECT o.id AS id, o.status AS status FROM outbox o \
-             WHERE ((o.status = 'pending' AND o.not_before <= {p1}) OR (o.status = 'sending' AND o.lease_until < {p2})) \
-             AND o.chat_id < {sim} \
-             AND NOT EXISTS (SELECT 1 FROM outbox q WHERE q.chat_id = o.chat_id AND q.id <> o.id \
-               AND ((q.status = 'sending' AND q.lease_until >= {p3}) OR (q.status = 'sent' AND q.sent_at > {p4}))) \
-             ORDER BY o.priority, o.id LIMIT {p5}{lock}",
-            p1 = p(1),
-            p2 = p(2),
-            p3 = p(3),
-            p4 = p(4),
-            p5 = p(5),
-            // Simulated chats are the chat simulator's to show (see `simulator`).
-            sim = crate::simulator::SIMULATED_CHAT_BASE,
+        let query = sql(
+            backend,
+            &format!(
+                "SELECT o.id AS id, o.status AS status FROM outbox o \
+                 WHERE ((o.status = 'pending' AND o.not_before <= $1) OR (o.status = 'sending' AND o.lease_until < $2)) \
+                 AND o.chat_id < {sim} \
+                 AND NOT EXISTS (SELECT 1 FROM outbox q WHERE q.chat_id = o.chat_id AND q.id <> o.id \
+                   AND ((q.status = 'sending' AND q.lease_until >= $3) OR (q.status = 'sent' AND q.sent_at > $4))) \
+                 ORDER BY o.priority, o.id LIMIT $5{lock}",
+                // Simulated chats are the chat simulator's to show (see `simulator`).
+                sim = crate::simulator::SIMULATED_CHAT_BASE,
+            ),
         );
         let rows = txn
             .query_all_raw(Statement::from_sql_and_values(
@@ -524,9 +515,9 @@ impl<T: Transport> Inner<T> {
         let k = ids.len() as i64;
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
-            format!(
-                "UPDATE delivery_pace SET next_slot_us = {} WHERE id = 1",
-                p(1)
+            sql(
+                backend,
+                "UPDATE delivery_pace SET next_slot_us = $1 WHERE id = 1",
             ),
             [(start + k * interval).into()],
         ))
@@ -603,17 +594,13 @@ impl<T: Transport> Inner<T> {
         let backend = self.db.backend();
         let result = async {
             let txn = self.db.write().await?;
-            let (p1, p2, p3, p4) = if backend == DbBackend::Postgres {
-                ("$1", "$2", "$3", "$4")
-            } else {
-                ("?", "?", "?", "?")
-            };
             txn.execute_raw(Statement::from_sql_and_values(
                 backend,
-                format!(
+                sql(
+                    backend,
                     "UPDATE delivery_pace SET \
-                     paused_until_us = CASE WHEN paused_until_us < {p1} THEN {p2} ELSE paused_until_us END, \
-                     next_slot_us = CASE WHEN next_slot_us < {p3} THEN {p4} ELSE next_slot_us END WHERE id = 1"
+                     paused_until_us = CASE WHEN paused_until_us < $1 THEN $2 ELSE paused_until_us END, \
+                     next_slot_us = CASE WHEN next_slot_us < $3 THEN $4 ELSE next_slot_us END WHERE id = 1",
                 ),
                 [until.into(), until.into(), until.into(), until.into()],
             ))

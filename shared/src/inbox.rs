@@ -403,7 +403,7 @@ pub async fn list(
             state: r.state,
             category_id: r.category_id,
             urgency: r.urgency,
-            excerpt: excerpt(&r.description, EXCERPT_CHARS),
+            excerpt: crate::text::excerpt(&r.description, EXCERPT_CHARS),
             address: r.address.clone(),
             origin: areas::display_path(&r.origin_area_path, &names),
             handling: display_or_county(&r.handling_area_path, &names),
@@ -520,15 +520,6 @@ async fn state_counts(
         .map(|s| (*s, by_state.get(s).copied().unwrap_or(0)))
         .collect();
     Ok((counts, capped))
-}
-
-/// The first `n` characters, with an ellipsis when cut.
-pub fn excerpt(text: &str, n: usize) -> String {
-    let mut out: String = text.chars().take(n).collect();
-    if text.chars().count() > n {
-        out.push('…');
-    }
-    out
 }
 
 /// A staff action on one report: the transition and its audit line, in one transaction. A
@@ -694,7 +685,5 @@ mod tests {
     #[test]
     fn patterns_and_excerpts() {
         assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
-        assert_eq!(excerpt("一二三四", 2), "一二…");
-        assert_eq!(excerpt("一二", 2), "一二");
     }
 }

@@ -38,6 +38,7 @@ pub mod scope;
 pub mod simulator;
 pub mod staff;
 pub mod stats;
+pub mod text;
 
 pub use db::Db;
 pub use error::{CoreError, CoreResult};

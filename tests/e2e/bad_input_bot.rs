@@ -410,7 +410,7 @@ pub fn escaped_forms(s: &str) -> [String; 2] {
             }
             '\'' => {
                 numeric.push_str("&#39;");
-                named.push_str("&#39;");
+                named.push('\'');
             }
             c => {
                 numeric.push(c);

@@ -4,7 +4,7 @@
 //!
 //! (Pure table tests of `decide()` live beside it in `shared/src/lifecycle_tests.rs`.)
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use gridline_shared::calendar::DayKind;
 use gridline_shared::domain::{
     Lang, MemberStatus, ReportKind, ReportState, ReturnReason, StaffRole, Urgency,
@@ -71,8 +71,7 @@ fn as_member(m: &member::Model) -> Actor {
 
 /// A UTC instant from a county-local (UTC+8) wall-clock time.
 fn cst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    FixedOffset::east_opt(8 * 3600)
-        .unwrap()
+    gridline_shared::holidays::county_offset()
         .with_ymd_and_hms(y, m, d, h, min, 0)
         .single()
         .unwrap()

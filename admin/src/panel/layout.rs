@@ -2,7 +2,6 @@
 //! language switch, asset URLs) and the text helpers templates call (`page.t("key")`).
 
 use chrono::{DateTime, Utc};
-use gridline_shared::holidays::county_offset;
 use rust_i18n::t;
 
 use crate::app::AppState;
@@ -172,12 +171,7 @@ pub fn with_param(uri: &str, name: &str, value: &str) -> String {
     format!("{path}?{}", ser.finish())
 }
 
-/// County-local `2026-03-02 10:00`.
-pub fn local_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&county_offset())
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
+pub use gridline_shared::holidays::local_time;
 
 pub fn local_time_opt(t: Option<DateTime<Utc>>) -> String {
     t.map(local_time).unwrap_or_default()

@@ -33,7 +33,7 @@ pub use draft::create;
 pub use progress::{batch_progress, delivery_counts, recipients, recipients_csv};
 pub use reminders::{acknowledge, remind, run_due, set_reminder};
 pub use sending::{cancel, pause, resend_uncertain, resume, set_batch_time, submit};
-pub use telegram::{ack_data, escape_html, parse_ack_data, render_html};
+pub use telegram::{ack_data, parse_ack_data, render_html};
 
 /// Telegram's limit for a message text; a caption (with an attachment) is shorter.
 pub const MAX_TEXT_CHARS: usize = 3500;

@@ -16,6 +16,7 @@ use crate::db::sql;
 use crate::entity::{notice, notice_batch};
 use crate::error::{CoreError, CoreResult};
 use crate::scope::Scope;
+use crate::text::spreadsheet_safe;
 
 const STATUS_EXPR: &str =
     "CASE WHEN r.reachable = $R THEN COALESCE(o.status, 'cancelled') ELSE 'unreachable' END";
@@ -257,9 +258,9 @@ pub async fn recipients_csv(
                 .unwrap_or_default()
             };
             w.write_record([
-                csv_safe(&r.name).as_str(),
-                csv_safe(&areas::display_path(&r.area_path, &names)).as_str(),
-                csv_safe(&r.role).as_str(),
+                spreadsheet_safe(&r.name).as_ref(),
+                spreadsheet_safe(&areas::display_path(&r.area_path, &names)).as_ref(),
+                spreadsheet_safe(&r.role).as_ref(),
                 &r.batch_seq.to_string(),
                 &t!(format!("notice.status.{}", r.status), locale = locale),
                 &fmt(r.sent_at),
@@ -271,13 +272,4 @@ pub async fn recipients_csv(
     }
     w.into_inner()
         .map_err(|e| CoreError::Internal(format!("csv: {e}")))
-}
-
-/// A cell a spreadsheet will not run as a formula.
-fn csv_safe(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    }
 }

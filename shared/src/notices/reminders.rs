@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use super::sending::{bulk_outbox_insert, push_bulk_message};
-use super::telegram::{escape_html, payload};
+use super::telegram::payload;
 use super::{AckOutcome, INSERT_CHUNK, audit, get, require_sender};
 use crate::db::{Db, sql};
 use crate::domain::NoticeStatus;
@@ -17,6 +17,7 @@ use crate::entity::{notice, notice_recipient};
 use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::StaffActor;
 use crate::outbox::MessageKind;
+use crate::text::escape_html;
 
 /// Records that `member_id` pressed 收到 on notice `notice_id` (the bot routes the callback
 /// `ack:<notice_id>` here). Recorded once, however often pressed.

@@ -4,21 +4,7 @@ use rust_i18n::t;
 
 use crate::error::{CoreError, CoreResult};
 use crate::outbox::{Button, OutgoingMessage};
-
-/// Escapes text for Telegram's HTML parse mode.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::text::escape_html;
 
 /// The notice as Telegram HTML: the title in bold, then the body escaped, with `**bold**`
 /// spans of the body in bold (an unpaired `**` stays as typed).
