@@ -226,7 +226,8 @@ async fn serve(
     let bot = start_bot(&settings, &db, &args)?;
     let worker = start_worker(&settings, &db, &args)?;
     if args.no_panel {
-        // Nothing else runs in this build yet: wait for a signal so the role can be supervised.
+        // Without the panel (and its scheduler) only the bot and the worker run, if configured:
+        // wait for a signal so the process can be supervised.
         shutdown_signal().await;
         stop_worker(worker).await;
         stop_bot(bot).await;

@@ -11,8 +11,9 @@
 //!   across every worker that shares the database, so all of them together keep to the
 //!   bot-wide rate. In-process, a sliding window over the last second's sends guards the rate
 //!   against scheduling jitter, and a dashmap of per-chat next-allowed times keeps one message
-//!   per chat per second (the claim also skips chats with a message in flight or sent within the
-//!   last second, which keeps a chat's messages in order across workers).
+//!   per chat per 1.1 s (`WorkerConfig::per_chat_interval`; the claim also skips chats with a
+//!   message in flight or sent within that interval, which keeps a chat's messages in order
+//!   across workers).
 //! - **Many requests in flight.** Each claimed row is a task that waits for its slot, sends, and
 //!   hands the outcome to a recorder task that writes results in batches, so network latency
 //!   does not lower the rate.

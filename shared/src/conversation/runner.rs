@@ -906,8 +906,8 @@ async fn attach(
     Ok(())
 }
 
-/// Routes a press of a notice's 收到 button to the notices module (the queue's issue owns
-/// notices; acknowledging is idempotent there). `notices::acknowledge` opens its own write
+/// Routes a press of a notice's 收到 button to the notices module (acknowledging is idempotent
+/// there). `notices::acknowledge` opens its own write
 /// transaction, so it runs right after this update's transaction commits; pressing again after
 /// a crash in between records it then.
 async fn route_notice_ack(
