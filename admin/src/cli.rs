@@ -288,7 +288,8 @@ fn start_worker(
     );
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let handle = tokio::spawn(worker.run(async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+        // Told to stop, or the sender is gone: stop either way.
+        let _stopped = rx.wait_for(|stop| *stop).await;
     }));
     Ok(Some((tx, handle)))
 }
@@ -325,7 +326,8 @@ fn start_bot(
     let rt = gridline_bot::BotRuntime::new(db.clone(), bot, config);
     let (stop, mut rx) = tokio::sync::watch::channel(false);
     let shutdown = async move {
-        let _ = rx.wait_for(|s| *s).await;
+        // Told to stop, or the sender is gone: stop either way.
+        let _stopped = rx.wait_for(|s| *s).await;
     };
     match (&settings.webhook_url, &settings.webhook_secret) {
         (Some(url), Some(secret)) => {
@@ -380,15 +382,23 @@ fn start_bot(
 
 async fn stop_bot(bot: Option<BotHandle>) {
     if let Some(b) = bot {
-        let _ = b.stop.send(true);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), b.task).await;
+        // A send fails only when the bot's task already ended.
+        let _ended = b.stop.send(true);
+        match tokio::time::timeout(std::time::Duration::from_secs(30), b.task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the bot's task failed"),
+            Err(_) => tracing::warn!("the bot did not stop within 30 s"),
+        }
     }
 }
 
 async fn stop_worker(worker: Option<WorkerHandle>) {
     if let Some((tx, handle)) = worker {
-        let _ = tx.send(true);
-        let _ = handle.await;
+        // A send fails only when the worker's task already ended.
+        let _ended = tx.send(true);
+        if let Err(e) = handle.await {
+            tracing::error!(error = %e, "the delivery worker's task failed");
+        }
     }
 }
 
@@ -415,7 +425,9 @@ async fn ensure_first_admin(db: &Db, locale: &str) -> Result<(), CliError> {
 
 async fn shutdown_signal() {
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C: stopping");
+        }
     };
     #[cfg(unix)]
     let term = async {

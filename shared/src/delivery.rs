@@ -357,7 +357,14 @@ impl<T: Transport> Worker<T> {
                             let stop = (stop.clone(), stopping.clone());
                             tasks.spawn(async move {
                                 let result = inner.deliver(c, Some(stop)).await;
-                                let _ = tx.send(result);
+                                if let Err(lost) = tx.send(result) {
+                                    // Only if the recorder died: the row stays `sending` and is
+                                    // taken again when its lease ends.
+                                    tracing::error!(
+                                        outbox_id = lost.0.0.id,
+                                        "delivery worker: the recorder is gone; a result was not recorded"
+                                    );
+                                }
                                 drop(permit);
                             });
                         }
@@ -382,12 +389,20 @@ impl<T: Transport> Worker<T> {
         // flight finish (or time out); then the recorder writes the last results.
         stopping.store(true, Ordering::SeqCst);
         stop.notify_waiters();
-        let _ = tokio::time::timeout(Duration::from_secs(25), async {
+        let finished = tokio::time::timeout(Duration::from_secs(25), async {
             while tasks.join_next().await.is_some() {}
         })
         .await;
+        if finished.is_err() {
+            tracing::warn!(
+                in_flight = tasks.len(),
+                "delivery worker: requests still unanswered after 25 s are left to their leases"
+            );
+        }
         drop(tx);
-        let _ = recorder.await;
+        if let Err(e) = recorder.await {
+            tracing::error!(error = %e, "delivery worker: the recorder task failed");
+        }
         tracing::info!(worker = %inner.name, "delivery worker stopped");
     }
 }
@@ -658,7 +673,7 @@ impl<T: Transport> Inner<T> {
             return (row, release(Utc::now(), Some("lease nearly over")));
         }
         // 3. The in-process rate guard: at most `rate` departures in any second.
-        if let Some(done) = self.wait_window(&row, &stop).await {
+        if let Some(done) = self.wait_window(&stop).await {
             return (row, done);
         }
         // 4. One message per chat per interval.
@@ -714,7 +729,6 @@ impl<T: Transport> Inner<T> {
 
     async fn wait_window(
         &self,
-        row: &outbox::Model,
         stop: &Option<(Arc<tokio::sync::Notify>, Arc<std::sync::atomic::AtomicBool>)>,
     ) -> Option<Done> {
         let cap = (self.cfg.rate.floor() as usize).max(1);
@@ -741,7 +755,6 @@ impl<T: Transport> Inner<T> {
             }
             if self.paused_until.load(Ordering::SeqCst) > now_us() {
                 let until = us_to_time(self.paused_until.load(Ordering::SeqCst));
-                let _ = row;
                 return Some(release(until, Some(FLOOD)));
             }
         }
