@@ -13,7 +13,8 @@ use migration::MigratorTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait, Value,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -167,6 +168,36 @@ pub fn sql(backend: DbBackend, s: &str) -> String {
         }
     }
     out
+}
+
+/// Runs a query written with `$1, $2 …` placeholders (see [`sql`]) and returns its rows.
+pub async fn query_all(
+    conn: &impl ConnectionTrait,
+    s: &str,
+    values: impl IntoIterator<Item = Value>,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let backend = conn.get_database_backend();
+    conn.query_all_raw(Statement::from_sql_and_values(
+        backend,
+        sql(backend, s),
+        values,
+    ))
+    .await
+}
+
+/// Runs a statement written with `$1, $2 …` placeholders (see [`sql`]).
+pub async fn execute(
+    conn: &impl ConnectionTrait,
+    s: &str,
+    values: impl IntoIterator<Item = Value>,
+) -> Result<ExecResult, DbErr> {
+    let backend = conn.get_database_backend();
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql(backend, s),
+        values,
+    ))
+    .await
 }
 
 /// `sqlite:foo.db`, `sqlite://foo.db` and a bare `foo.db` all mean a file.

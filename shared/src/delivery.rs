@@ -43,7 +43,7 @@ use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::db::{Db, sql};
+use crate::db::{self, Db};
 use crate::domain::{MemberStatus, OutboxStatus};
 use crate::entity::{member, notice, outbox};
 use crate::error::{CoreError, CoreResult};
@@ -481,32 +481,28 @@ impl<T: Transport> Inner<T> {
             // Matches nothing in practice: only rows in flight exclude their chat.
             now + chrono::Duration::days(36500)
         };
-        let query = sql(
-            backend,
-            &format!(
-                "SELECT o.id AS id, o.status AS status FROM outbox o \
+        let query = format!(
+            "SELECT o.id AS id, o.status AS status FROM outbox o \
                  WHERE ((o.status = 'pending' AND o.not_before <= $1) OR (o.status = 'sending' AND o.lease_until < $2)) \
                  AND o.chat_id < {sim} \
                  AND NOT EXISTS (SELECT 1 FROM outbox q WHERE q.chat_id = o.chat_id AND q.id <> o.id \
                    AND ((q.status = 'sending' AND q.lease_until >= $3) OR (q.status = 'sent' AND q.sent_at > $4))) \
                  ORDER BY o.priority, o.id LIMIT $5{lock}",
-                // Simulated chats are the chat simulator's to show (see `simulator`).
-                sim = crate::simulator::SIMULATED_CHAT_BASE,
-            ),
+            // Simulated chats are the chat simulator's to show (see `simulator`).
+            sim = crate::simulator::SIMULATED_CHAT_BASE,
         );
-        let rows = txn
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                query,
-                [
-                    now.into(),
-                    now.into(),
-                    now.into(),
-                    recent.into(),
-                    (n as i64).into(),
-                ],
-            ))
-            .await?;
+        let rows = db::query_all(
+            &*txn,
+            &query,
+            [
+                now.into(),
+                now.into(),
+                now.into(),
+                recent.into(),
+                (n as i64).into(),
+            ],
+        )
+        .await?;
         if rows.is_empty() {
             // Still learn about other workers' flood-control pauses.
             let (_, paused) = read_pace(&*txn, backend, false).await?;
@@ -529,14 +525,11 @@ impl<T: Transport> Inner<T> {
         let interval = self.cfg.interval_us();
         let start = std::cmp::max(std::cmp::max(next_slot, now_us()), paused);
         let k = ids.len() as i64;
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                "UPDATE delivery_pace SET next_slot_us = $1 WHERE id = 1",
-            ),
+        db::execute(
+            &*txn,
+            "UPDATE delivery_pace SET next_slot_us = $1 WHERE id = 1",
             [(start + k * interval).into()],
-        ))
+        )
         .await?;
         let last_slot = start + std::cmp::max(k - 1, 0) * interval;
         let lease_until = us_to_time(last_slot) + chrono_dur(self.cfg.lease);
@@ -607,19 +600,15 @@ impl<T: Transport> Inner<T> {
             seconds = wait.as_secs_f64(),
             "flood control: every sender pauses"
         );
-        let backend = self.db.backend();
         let result = async {
             let txn = self.db.write().await?;
-            txn.execute_raw(Statement::from_sql_and_values(
-                backend,
-                sql(
-                    backend,
-                    "UPDATE delivery_pace SET \
-                     paused_until_us = CASE WHEN paused_until_us < $1 THEN $2 ELSE paused_until_us END, \
-                     next_slot_us = CASE WHEN next_slot_us < $3 THEN $4 ELSE next_slot_us END WHERE id = 1",
-                ),
+            db::execute(
+                &*txn,
+                "UPDATE delivery_pace SET \
+                 paused_until_us = CASE WHEN paused_until_us < $1 THEN $2 ELSE paused_until_us END, \
+                 next_slot_us = CASE WHEN next_slot_us < $3 THEN $4 ELSE next_slot_us END WHERE id = 1",
                 [until.into(), until.into(), until.into(), until.into()],
-            ))
+            )
             .await?;
             txn.commit().await?;
             Ok::<(), sea_orm::DbErr>(())

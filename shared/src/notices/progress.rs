@@ -7,12 +7,11 @@ use chrono::{DateTime, Utc};
 use rust_i18n::t;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
 };
 
 use super::{BatchProgress, DeliveryCounts, INSERT_CHUNK, RecipientRow, get};
 use crate::areas;
-use crate::db::sql;
+use crate::db;
 use crate::entity::{notice, notice_batch};
 use crate::error::{CoreError, CoreResult};
 use crate::scope::Scope;
@@ -20,6 +19,19 @@ use crate::text::spreadsheet_safe;
 
 const STATUS_EXPR: &str =
     "CASE WHEN r.reachable = $R THEN COALESCE(o.status, 'cancelled') ELSE 'unreachable' END";
+
+/// Recipients counted per `key` (`r.notice_id` or `r.batch_id`) and delivery status, for the
+/// recipients `filter` selects.
+fn counts_query(backend: DbBackend, key: &str, filter: &str) -> String {
+    format!(
+        "SELECT {key} AS k, {st} AS st, COUNT(*) AS n, \
+         SUM(CASE WHEN r.acknowledged_at IS NULL THEN 0 ELSE 1 END) AS acked \
+         FROM notice_recipients r \
+         LEFT JOIN outbox o ON o.notice_id = r.notice_id AND o.member_id = r.member_id AND o.kind = 'notice' \
+         WHERE {filter} GROUP BY {key}, {st}",
+        st = status_expr(backend)
+    )
+}
 
 fn status_expr(backend: DbBackend) -> String {
     STATUS_EXPR.replace(
@@ -61,19 +73,8 @@ pub async fn delivery_counts(
             .map(i64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let rows = conn
-            .query_all_raw(Statement::from_string(
-                backend,
-                format!(
-                    "SELECT r.notice_id AS k, {st} AS st, COUNT(*) AS n, \
-                     SUM(CASE WHEN r.acknowledged_at IS NULL THEN 0 ELSE 1 END) AS acked \
-                     FROM notice_recipients r \
-                     LEFT JOIN outbox o ON o.notice_id = r.notice_id AND o.member_id = r.member_id AND o.kind = 'notice' \
-                     WHERE r.notice_id IN ({list}) GROUP BY r.notice_id, {st}",
-                    st = status_expr(backend)
-                ),
-            ))
-            .await?;
+        let filter = format!("r.notice_id IN ({list})");
+        let rows = db::query_all(conn, &counts_query(backend, "r.notice_id", &filter), []).await?;
         for row in rows {
             let (k, st, n, acked) = count_row(&row)?;
             out.entry(k).or_default().add(&st, n, acked);
@@ -111,23 +112,8 @@ pub async fn batch_progress(
         .all(conn)
         .await?;
     let backend = conn.get_database_backend();
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                &format!(
-                    "SELECT r.batch_id AS k, {st} AS st, COUNT(*) AS n, \
-                     SUM(CASE WHEN r.acknowledged_at IS NULL THEN 0 ELSE 1 END) AS acked \
-                     FROM notice_recipients r \
-                     LEFT JOIN outbox o ON o.notice_id = r.notice_id AND o.member_id = r.member_id AND o.kind = 'notice' \
-                     WHERE r.notice_id = $1 GROUP BY r.batch_id, {st}",
-                    st = status_expr(backend)
-                ),
-            ),
-            [notice_id.into()],
-        ))
-        .await?;
+    let query = counts_query(backend, "r.batch_id", "r.notice_id = $1");
+    let rows = db::query_all(conn, &query, [notice_id.into()]).await?;
     let mut counts: HashMap<i64, DeliveryCounts> = HashMap::new();
     for row in rows {
         let (k, st, n, acked) = count_row(&row)?;
@@ -171,12 +157,9 @@ pub async fn recipients(
         }
         _ => {}
     }
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                &format!(
+    let rows = db::query_all(
+        conn,
+        &format!(
                     "SELECT r.id AS rid, m.id AS member_id, m.name AS name, m.area_path AS area_path, \
                      m.role AS role, b.seq AS seq, {st} AS st, o.last_error AS error, o.sent_at AS sent_at, \
                      r.acknowledged_at AS acknowledged_at \
@@ -186,15 +169,14 @@ pub async fn recipients(
                      LEFT JOIN outbox o ON o.notice_id = r.notice_id AND o.member_id = r.member_id AND o.kind = 'notice' \
                      WHERE r.notice_id = $1 AND r.id > $2{where_extra} \
                      ORDER BY r.id LIMIT $3"
-                ),
-            ),
-            [
-                notice_id.into(),
-                after.unwrap_or(0).into(),
-                (limit.min(i64::MAX as u64) as i64).into(),
-            ],
-        ))
-        .await?;
+        ),
+        [
+            notice_id.into(),
+            after.unwrap_or(0).into(),
+            (limit.min(i64::MAX as u64) as i64).into(),
+        ],
+    )
+    .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let raw: String = row.try_get("", "st")?;

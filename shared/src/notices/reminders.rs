@@ -5,13 +5,12 @@ use rust_i18n::t;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
-    Statement,
 };
 
 use super::sending::{bulk_outbox_insert, push_bulk_message};
 use super::telegram::payload;
 use super::{AckOutcome, INSERT_CHUNK, audit, get, require_sender};
-use crate::db::{Db, sql};
+use crate::db::{self, Db};
 use crate::domain::NoticeStatus;
 use crate::entity::{notice, notice_recipient};
 use crate::error::{CoreError, CoreResult};
@@ -121,23 +120,18 @@ async fn remind_in(
     }
     let round = n.reminders_sent + 1;
     // Recipients not acknowledged whose notice was delivered, with a chat to write to.
-    let backend = txn.get_database_backend();
-    let rows = txn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                "SELECT m.id AS member_id, m.telegram_chat_id AS chat_id, m.language AS language \
+    let rows = db::query_all(
+        txn,
+        "SELECT m.id AS member_id, m.telegram_chat_id AS chat_id, m.language AS language \
                  FROM notice_recipients r \
                  JOIN outbox o ON o.notice_id = r.notice_id AND o.member_id = r.member_id AND o.kind = 'notice' \
                  JOIN members m ON m.id = r.member_id \
                  WHERE r.notice_id = $1 AND r.acknowledged_at IS NULL AND o.status = 'sent' \
                    AND m.status = 'active' AND m.telegram_chat_id IS NOT NULL \
                  ORDER BY m.id",
-            ),
-            [n.id.into()],
-        ))
-        .await?;
+        [n.id.into()],
+    )
+    .await?;
     let title = escape_html(&n.title);
     let mut queued = 0;
     let mut ids = Vec::new();

@@ -170,42 +170,78 @@ pub async fn submit(
     Ok(summary)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A change of a sent notice's state and what it does to its queued messages.
+struct StatusChange {
+    /// The states it may start from.
+    from: &'static [NoticeStatus],
+    to: NoticeStatus,
+    /// Queued messages in these states …
+    rows_from: &'static [OutboxStatus],
+    /// … move to this one.
+    rows_to: OutboxStatus,
+    /// The audit action.
+    action: &'static str,
+}
+
+const PAUSE: StatusChange = StatusChange {
+    from: &[NoticeStatus::Active],
+    to: NoticeStatus::Paused,
+    rows_from: &[OutboxStatus::Pending],
+    rows_to: OutboxStatus::Held,
+    action: "notice.pause",
+};
+
+const RESUME: StatusChange = StatusChange {
+    from: &[NoticeStatus::Paused],
+    to: NoticeStatus::Active,
+    rows_from: &[OutboxStatus::Held],
+    rows_to: OutboxStatus::Pending,
+    action: "notice.resume",
+};
+
+const CANCEL: StatusChange = StatusChange {
+    from: &[
+        NoticeStatus::Draft,
+        NoticeStatus::Active,
+        NoticeStatus::Paused,
+    ],
+    to: NoticeStatus::Cancelled,
+    rows_from: &[OutboxStatus::Pending, OutboxStatus::Held],
+    rows_to: OutboxStatus::Cancelled,
+    action: "notice.cancel",
+};
+
 async fn set_status(
     db: &Db,
     actor: &StaffActor,
     notice_id: i64,
     now: DateTime<Utc>,
-    allowed_from: &[NoticeStatus],
-    to: NoticeStatus,
-    rows_from: &[OutboxStatus],
-    rows_to: OutboxStatus,
-    action: &str,
+    change: &StatusChange,
 ) -> CoreResult<u64> {
     require_sender(actor)?;
     let txn = db.write().await?;
     let n = get(&*txn, &actor.scope, notice_id).await?;
-    if !allowed_from.contains(&n.status) {
+    if !change.from.contains(&n.status) {
         return Err(CoreError::Conflict(format!("the notice is {}", n.status)));
     }
     let changed = outbox::Entity::update_many()
-        .col_expr(outbox::Column::Status, Expr::value(rows_to))
+        .col_expr(outbox::Column::Status, Expr::value(change.rows_to))
         .filter(outbox::Column::NoticeId.eq(notice_id))
-        .filter(outbox::Column::Status.is_in(rows_from.iter().copied()))
+        .filter(outbox::Column::Status.is_in(change.rows_from.iter().copied()))
         .exec(&*txn)
         .await?
         .rows_affected;
     let mut active: notice::ActiveModel = n.into();
-    active.status = Set(to);
+    active.status = Set(change.to);
     active.updated_at = Set(now);
-    if to == NoticeStatus::Cancelled {
+    if change.to == NoticeStatus::Cancelled {
         active.remind_at = Set(None);
     }
     active.update(&*txn).await?;
     audit(
         &*txn,
         Some(actor.id),
-        action,
+        change.action,
         notice_id,
         Some(&format!("messages={changed}")),
         now,
@@ -217,54 +253,17 @@ async fn set_status(
 
 /// Stops sending: messages not yet taken by a worker are held (those in flight finish).
 pub async fn pause(db: &Db, actor: &StaffActor, id: i64, now: DateTime<Utc>) -> CoreResult<u64> {
-    set_status(
-        db,
-        actor,
-        id,
-        now,
-        &[NoticeStatus::Active],
-        NoticeStatus::Paused,
-        &[OutboxStatus::Pending],
-        OutboxStatus::Held,
-        "notice.pause",
-    )
-    .await
+    set_status(db, actor, id, now, &PAUSE).await
 }
 
 /// Sends the held messages again.
 pub async fn resume(db: &Db, actor: &StaffActor, id: i64, now: DateTime<Utc>) -> CoreResult<u64> {
-    set_status(
-        db,
-        actor,
-        id,
-        now,
-        &[NoticeStatus::Paused],
-        NoticeStatus::Active,
-        &[OutboxStatus::Held],
-        OutboxStatus::Pending,
-        "notice.resume",
-    )
-    .await
+    set_status(db, actor, id, now, &RESUME).await
 }
 
 /// Cancels whatever was not sent yet (a draft is cancelled as a whole).
 pub async fn cancel(db: &Db, actor: &StaffActor, id: i64, now: DateTime<Utc>) -> CoreResult<u64> {
-    set_status(
-        db,
-        actor,
-        id,
-        now,
-        &[
-            NoticeStatus::Draft,
-            NoticeStatus::Active,
-            NoticeStatus::Paused,
-        ],
-        NoticeStatus::Cancelled,
-        &[OutboxStatus::Pending, OutboxStatus::Held],
-        OutboxStatus::Cancelled,
-        "notice.cancel",
-    )
-    .await
+    set_status(db, actor, id, now, &CANCEL).await
 }
 
 /// Moves one batch to another time (its messages not yet sent follow).
