@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use gridline_shared::domain::{AreaLevel, StaffRole};
-use gridline_shared::{CoreError, Db, areas, demo, import, members, roster, staff};
+use gridline_shared::{CoreError, Db, areas, import, members, roster, staff};
 use rust_i18n::t;
 
 use crate::app::Application;
@@ -136,7 +136,7 @@ pub enum CliError {
     #[error("csv: {0}")]
     Csv(#[from] csv::Error),
     #[error("{0}")]
-    Demo(#[from] gridline_shared::demo::DemoError),
+    Demo(#[from] crate::demo::DemoError),
 }
 
 impl CliError {
@@ -219,7 +219,7 @@ async fn serve(
 ) -> Result<ExitCode, CliError> {
     let db = open(&settings).await?;
     let demo_logins = if args.demo {
-        Some(seed_demo(&settings, &db, locale).await?)
+        Some(crate::demo::start(&settings, &db, locale).await?)
     } else {
         ensure_first_admin(&db, locale).await?;
         None
@@ -227,7 +227,8 @@ async fn serve(
     let bot = start_bot(&settings, &db, &args)?;
     let worker = start_worker(&settings, &db, &args)?;
     if args.no_panel {
-        // Nothing else runs in this build yet: wait for a signal so the role can be supervised.
+        // Without the panel (and its scheduler) only the bot and the worker run, if configured:
+        // wait for a signal so the process can be supervised.
         shutdown_signal().await;
         stop_worker(worker).await;
         stop_bot(bot).await;
@@ -241,7 +242,7 @@ async fn serve(
     let addr = app.local_addr()?;
     eprintln!("{}", t!("cli.listening", locale = locale, addr = addr));
     if let Some(logins) = demo_logins {
-        print_demo_logins(&settings, logins, &addr.to_string(), locale);
+        crate::demo::print_logins(&settings, logins, &addr.to_string(), locale);
     }
     app.run_until(shutdown_signal()).await?;
     stop_worker(worker).await;
@@ -288,7 +289,8 @@ fn start_worker(
     );
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let handle = tokio::spawn(worker.run(async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+        // Told to stop, or the sender is gone: stop either way.
+        let _stopped = rx.wait_for(|stop| *stop).await;
     }));
     Ok(Some((tx, handle)))
 }
@@ -325,7 +327,8 @@ fn start_bot(
     let rt = gridline_bot::BotRuntime::new(db.clone(), bot, config);
     let (stop, mut rx) = tokio::sync::watch::channel(false);
     let shutdown = async move {
-        let _ = rx.wait_for(|s| *s).await;
+        // Told to stop, or the sender is gone: stop either way.
+        let _stopped = rx.wait_for(|s| *s).await;
     };
     match (&settings.webhook_url, &settings.webhook_secret) {
         (Some(url), Some(secret)) => {
@@ -380,15 +383,23 @@ fn start_bot(
 
 async fn stop_bot(bot: Option<BotHandle>) {
     if let Some(b) = bot {
-        let _ = b.stop.send(true);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), b.task).await;
+        // A send fails only when the bot's task already ended.
+        let _ended = b.stop.send(true);
+        match tokio::time::timeout(std::time::Duration::from_secs(30), b.task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the bot's task failed"),
+            Err(_) => tracing::warn!("the bot did not stop within 30 s"),
+        }
     }
 }
 
 async fn stop_worker(worker: Option<WorkerHandle>) {
     if let Some((tx, handle)) = worker {
-        let _ = tx.send(true);
-        let _ = handle.await;
+        // A send fails only when the worker's task already ended.
+        let _ended = tx.send(true);
+        if let Err(e) = handle.await {
+            tracing::error!(error = %e, "the delivery worker's task failed");
+        }
     }
 }
 
@@ -403,73 +414,11 @@ async fn ensure_first_admin(db: &Db, locale: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Demo mode: seeds the demo county on the first start (a marker keeps later starts from
-/// seeding again) and (re)sets the demo logins' known password.
-async fn seed_demo(
-    settings: &Settings,
-    db: &Db,
-    locale: &str,
-) -> Result<&'static [demo::DemoLogin], CliError> {
-    eprintln!(
-        "{}",
-        t!(
-            "cli.demo.seeding",
-            locale = locale,
-            url = gridline_shared::db::redact(&settings.database_url)
-        )
-    );
-    let started = std::time::Instant::now();
-    let summary = demo::seed(db, chrono::Utc::now()).await?;
-    let logins = demo::reset_logins(db).await?;
-    let key = if summary.seeded_now {
-        "cli.demo.seeded"
-    } else {
-        "cli.demo.reused"
-    };
-    eprintln!(
-        "{}",
-        t!(
-            key,
-            locale = locale,
-            members = summary.members,
-            reports = summary.reports,
-            notices = summary.notices,
-            secs = format!("{:.1}", started.elapsed().as_secs_f64())
-        )
-    );
-    Ok(logins)
-}
-
-/// The demo logins, one per line: `username / password — role (area)`.
-fn print_demo_logins(settings: &Settings, logins: &[demo::DemoLogin], addr: &str, locale: &str) {
-    let mut text = format!(
-        "\n{}\n",
-        t!("cli.demo.logins", locale = locale, addr = addr)
-    );
-    for l in logins {
-        let role = match l.role {
-            StaffRole::CountyAdmin => t!("cli.demo.role.county_admin", locale = locale),
-            StaffRole::TownAdmin => t!("cli.demo.role.town_admin", locale = locale),
-            StaffRole::Secretary => t!("cli.demo.role.secretary", locale = locale),
-            StaffRole::Viewer => t!("cli.demo.role.viewer", locale = locale),
-        };
-        let area = if l.area.is_empty() {
-            settings.county_name.as_str()
-        } else {
-            l.area
-        };
-        text.push_str(&format!(
-            "  {} / {} — {role} ({area})\n",
-            l.username,
-            demo::DEMO_PASSWORD
-        ));
-    }
-    eprintln!("{text}");
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C: stopping");
+        }
     };
     #[cfg(unix)]
     let term = async {

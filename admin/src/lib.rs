@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod cli_export;
 pub mod config;
+pub mod demo;
 pub mod panel;
 pub mod scheduler;
 

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use gridline_shared::audit::{AuditAction, AuditTarget};
 use gridline_shared::domain::ReportState;
-use gridline_shared::inbox::PANEL_ACTIONS;
 use gridline_shared::lifecycle::Refusal;
 use gridline_shared::problem::text_faults;
+use gridline_shared::report_page::PANEL_ACTIONS;
 use gridline_shared::{CoreError, Problem};
 use strum::IntoEnumIterator;
 

@@ -128,7 +128,11 @@ pub async fn run(rt: BotRuntime, shutdown: impl Future<Output = ()> + Send) {
         let rt = rt.clone();
         tokio::spawn(async move { rt.fetch_pending_files().await });
     }
-    let _ = bot_store::prune_processed(&db, chrono::Utc::now() - chrono::Duration::days(3)).await;
+    if let Err(e) =
+        bot_store::prune_processed(&db, chrono::Utc::now() - chrono::Duration::days(3)).await
+    {
+        tracing::warn!(error = %e, "pruning old update marks failed; tried again at the next start");
+    }
 
     let mut offset = loop {
         match bot_store::load_offset(db.conn()).await {

@@ -150,12 +150,14 @@ impl BotRuntime {
         .await?;
         if outcome.duplicate {
             // Still answer a repeated button press, so the user's client stops spinning.
-            if let Some(cb) = &converted.callback {
-                let _ = self
+            if let Some(cb) = &converted.callback
+                && let Err(e) = self
                     .inner
                     .bot
                     .answer_callback_query(teloxide::types::CallbackQueryId(cb.query_id.clone()))
-                    .await;
+                    .await
+            {
+                log_send_error("answerCallbackQuery", &e);
             }
             return Ok(());
         }
@@ -352,9 +354,14 @@ impl BotRuntime {
     /// only their Telegram id.
     pub async fn fetch_file(&self, attachment_id: i64) {
         let db = &self.inner.db;
-        let Ok(Some((id, file_id))) = bot_store::pending_file(db.conn(), attachment_id).await
-        else {
-            return;
+        let (id, file_id) = match bot_store::pending_file(db.conn(), attachment_id).await {
+            Ok(Some(pending)) => pending,
+            Ok(None) => return,
+            Err(e) => {
+                // Still pending: fetched again at the next start.
+                tracing::warn!(attachment = attachment_id, error = %e, "reading a pending file");
+                return;
+            }
         };
         let bot = &self.inner.bot;
         let file = match bot.get_file(FileId(file_id)).await {
@@ -371,7 +378,7 @@ impl BotRuntime {
                     _ => false,
                 };
                 if permanent {
-                    let _ = bot_store::give_up_file(db, id).await;
+                    give_up_file(db, id).await;
                 }
                 return;
             }
@@ -382,7 +389,7 @@ impl BotRuntime {
                 size = file.size,
                 "file over the size limit not downloaded"
             );
-            let _ = bot_store::give_up_file(db, id).await;
+            give_up_file(db, id).await;
             return;
         }
         let mut bytes = Vec::new();
@@ -394,7 +401,7 @@ impl BotRuntime {
         {
             Ok(Ok(())) => {
                 if bytes.len() as u64 > self.inner.config.max_file_bytes {
-                    let _ = bot_store::give_up_file(db, id).await;
+                    give_up_file(db, id).await;
                     return;
                 }
                 if let Err(e) = bot_store::store_file(db, id, bytes).await {
@@ -416,6 +423,13 @@ impl BotRuntime {
             }
             Err(e) => tracing::warn!(error = %e, "listing files to fetch"),
         }
+    }
+}
+
+/// Stops fetching a file (its Telegram id stays on the attachment).
+async fn give_up_file(db: &gridline_shared::Db, id: i64) {
+    if let Err(e) = bot_store::give_up_file(db, id).await {
+        tracing::warn!(attachment = id, error = %e, "could not mark a file as not fetched");
     }
 }
 

@@ -2,7 +2,7 @@
 //! [`Scope`]; the staff commands of the areas page ([`add`], [`rename`]) check the actor's
 //! role and scope, make the change and write its audit line in one transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use sea_orm::{
@@ -12,7 +12,7 @@ use sea_orm::{
 
 use crate::audit::{self, AuditAction, AuditTarget};
 use crate::db::Db;
-use crate::domain::AreaLevel;
+use crate::domain::{AreaLevel, AreaPath};
 use crate::entity::area::{self, Entity as Area};
 use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::StaffActor;
@@ -70,13 +70,12 @@ pub async fn insert_child(
     }
     .insert(db)
     .await?;
-    let path = format!(
-        "{}{}/",
-        parent.map_or("/", |p| p.path.as_str()),
-        inserted.id
-    );
+    let path = match parent {
+        Some(p) => AreaPath::stored(p.path.clone()).child(inserted.id),
+        None => AreaPath::root(inserted.id),
+    };
     let mut active: area::ActiveModel = inserted.into();
-    active.path = Set(path);
+    active.path = Set(path.into_string());
     Ok(active.update(db).await?)
 }
 
@@ -144,8 +143,8 @@ pub async fn names_in_scope(
 
 /// `晋原街道/长乐社区/第1网格/第1网格-1号微网格` for a path, leaving out the county.
 pub fn display_path(path: &str, areas: &HashMap<i64, area::Model>) -> String {
-    path.split('/')
-        .filter_map(|id| id.parse::<i64>().ok())
+    AreaPath::stored(path)
+        .ids()
         .filter_map(|id| areas.get(&id))
         .filter(|a| a.level != AreaLevel::County)
         .map(|a| a.name.as_str())
@@ -153,12 +152,40 @@ pub fn display_path(path: &str, areas: &HashMap<i64, area::Model>) -> String {
         .join("/")
 }
 
-/// The ancestor at `level` of an area given by its path (itself if it is at that level).
-pub fn ancestor_id_at(path: &str, level: AreaLevel) -> Option<i64> {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .nth(level as usize)
-        .and_then(|s| s.parse().ok())
+/// The display path, or the county's name for the root.
+pub fn display_or_county(path: &str, names: &HashMap<i64, area::Model>) -> String {
+    let shown = display_path(path, names);
+    if shown.is_empty() {
+        AreaPath::stored(path)
+            .ids()
+            .next()
+            .and_then(|id| names.get(&id))
+            .map(|a| a.name.clone())
+            .unwrap_or_default()
+    } else {
+        shown
+    }
+}
+
+/// The areas named along some paths (only those, not the whole tree), keyed by id.
+pub async fn area_names<'a>(
+    db: &impl ConnectionTrait,
+    paths: impl IntoIterator<Item = &'a str>,
+) -> CoreResult<HashMap<i64, area::Model>> {
+    let ids: HashSet<i64> = paths
+        .into_iter()
+        .flat_map(|p| AreaPath::stored(p).ids().collect::<Vec<_>>())
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(Area::find()
+        .filter(area::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect())
 }
 
 /// The areas in scope down to `max_level`, in tree order, with their depth below the scope.
@@ -185,7 +212,7 @@ pub async fn tree(
 
 /// The ids along a path, root first (the tree order of areas created in roster order).
 pub fn path_ids(path: &str) -> Vec<i64> {
-    path.split('/').filter_map(|s| s.parse().ok()).collect()
+    AreaPath::stored(path).ids().collect()
 }
 
 /// The areas of some levels in scope, by path, at most `limit` (the notice audience picker).
@@ -345,6 +372,18 @@ pub async fn rename(
 mod tests {
     use super::*;
 
+    fn area(id: i64, level: AreaLevel, name: &str) -> (i64, area::Model) {
+        let model = area::Model {
+            id,
+            parent_id: None,
+            level,
+            name: name.to_owned(),
+            path: String::new(),
+            created_at: Utc::now(),
+        };
+        (id, model)
+    }
+
     #[test]
     fn names() {
         assert!(check_name("a/b").is_err());
@@ -354,12 +393,17 @@ mod tests {
     }
 
     #[test]
-    fn ancestors_from_paths() {
-        assert_eq!(ancestor_id_at("/1/5/23/99/", AreaLevel::County), Some(1));
-        assert_eq!(
-            ancestor_id_at("/1/5/23/99/", AreaLevel::Community),
-            Some(23)
-        );
-        assert_eq!(ancestor_id_at("/1/5/", AreaLevel::Community), None);
+    fn paths_shown_by_name() {
+        let names: HashMap<i64, area::Model> = [
+            area(1, AreaLevel::County, "大邑县"),
+            area(5, AreaLevel::Town, "晋原街道"),
+            area(23, AreaLevel::Community, "长乐社区"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(display_path("/1/5/23/", &names), "晋原街道/长乐社区");
+        assert_eq!(display_path("/1/", &names), "");
+        assert_eq!(display_or_county("/1/", &names), "大邑县");
+        assert_eq!(display_or_county("/1/5/", &names), "晋原街道");
     }
 }

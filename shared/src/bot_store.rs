@@ -108,12 +108,42 @@ pub async fn prune_processed(db: &Db, before: DateTime<Utc>) -> CoreResult<u64> 
     Ok(n)
 }
 
-/// The polling offset confirmed last (the next update id to ask for), 0 when none.
-pub async fn load_offset(db: &impl ConnectionTrait) -> CoreResult<i64> {
-    Ok(bot_kv::Entity::find_by_id(OFFSET_KEY.to_owned())
+/// A value of `bot_kv` (the polling offset, the demo's seeding marker), `None` when unset.
+pub async fn read_value(db: &impl ConnectionTrait, key: &str) -> CoreResult<Option<String>> {
+    Ok(bot_kv::Entity::find_by_id(key.to_owned())
         .one(db)
         .await?
-        .and_then(|r| r.value.parse().ok())
+        .map(|r| r.value))
+}
+
+/// Sets a value of `bot_kv` (inside the caller's transaction).
+pub async fn write_value(
+    db: &impl ConnectionTrait,
+    key: &str,
+    value: &str,
+    now: DateTime<Utc>,
+) -> CoreResult<()> {
+    let row = bot_kv::ActiveModel {
+        key: Set(key.to_owned()),
+        value: Set(value.to_owned()),
+        updated_at: Set(now),
+    };
+    bot_kv::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(bot_kv::Column::Key)
+                .update_columns([bot_kv::Column::Value, bot_kv::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The polling offset confirmed last (the next update id to ask for), 0 when none.
+pub async fn load_offset(db: &impl ConnectionTrait) -> CoreResult<i64> {
+    Ok(read_value(db, OFFSET_KEY)
+        .await?
+        .and_then(|v| v.parse().ok())
         .unwrap_or(0))
 }
 
@@ -122,19 +152,7 @@ pub async fn store_offset(db: &Db, offset: i64) -> CoreResult<()> {
     let txn = db.write().await?;
     let current = load_offset(&*txn).await?;
     if offset > current {
-        let row = bot_kv::ActiveModel {
-            key: Set(OFFSET_KEY.to_owned()),
-            value: Set(offset.to_string()),
-            updated_at: Set(Utc::now()),
-        };
-        bot_kv::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(bot_kv::Column::Key)
-                    .update_columns([bot_kv::Column::Value, bot_kv::Column::UpdatedAt])
-                    .to_owned(),
-            )
-            .exec(&*txn)
-            .await?;
+        write_value(&*txn, OFFSET_KEY, &offset.to_string(), Utc::now()).await?;
     }
     txn.commit().await?;
     Ok(())

@@ -431,7 +431,7 @@ mod tests {
 
     /// A UTC instant from a county-local (UTC+8) wall-clock time.
     fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-        let offset = FixedOffset::east_opt(8 * 3600).unwrap();
+        let offset = WorkCalendar::CHINA_OFFSET;
         date(y, m, d)
             .and_hms_opt(h, min, 0)
             .unwrap()
@@ -452,7 +452,7 @@ mod tests {
             .map(|d| (date(2026, 10, d), DayKind::Holiday))
             .collect();
         overrides.push((date(2026, 10, 10), DayKind::Workday));
-        WorkCalendar::new(FixedOffset::east_opt(8 * 3600).unwrap(), overrides)
+        WorkCalendar::new(WorkCalendar::CHINA_OFFSET, overrides)
     }
 
     // --- TimeLimit ----------------------------------------------------------------------------
@@ -766,7 +766,7 @@ mod tests {
             .iter_days()
             .take(MAX_SEARCH_DAYS as usize + 10)
             .map(|d| (d, DayKind::Holiday));
-        let cal = WorkCalendar::new(FixedOffset::east_opt(8 * 3600).unwrap(), overrides);
+        let cal = WorkCalendar::new(WorkCalendar::CHINA_OFFSET, overrides);
         assert_eq!(cal.next_working_day(first), date(2026, 1, 2));
     }
 

@@ -19,7 +19,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QuerySelect};
 
 use crate::db::Db;
-use crate::domain::{ReportKind, ReportState};
+use crate::domain::{AreaPath, ReportKind, ReportState};
 use crate::entity::report;
 use crate::error::CoreResult;
 use crate::scope::Scope;
@@ -35,22 +35,13 @@ const COL_N: &str = "n";
 pub const BUCKET_DEPTH: usize = 3;
 
 /// The bucket of an origin path: the path cut after its [`BUCKET_DEPTH`]th component.
-pub fn bucket_path(origin_path: &str) -> &str {
-    let mut seen = 0;
-    for (i, b) in origin_path.bytes().enumerate() {
-        if b == b'/' && i > 0 {
-            seen += 1;
-            if seen == BUCKET_DEPTH {
-                return &origin_path[..=i];
-            }
-        }
-    }
-    origin_path
+pub fn bucket_path(origin_path: &str) -> AreaPath {
+    AreaPath::stored(origin_path).truncated(BUCKET_DEPTH)
 }
 
 /// Whether a subtree (by its path) is a union of whole buckets, so the counters answer it.
 pub fn answers(path: &str) -> bool {
-    path.trim_matches('/').split('/').count() <= BUCKET_DEPTH
+    AreaPath::stored(path).depth() <= BUCKET_DEPTH
 }
 
 /// Adds `delta` to one counter (creating it at `delta`).
@@ -95,7 +86,14 @@ async fn add(
 
 /// A report was filed (inside the filing transaction).
 pub async fn report_added(conn: &impl ConnectionTrait, r: &report::Model) -> CoreResult<()> {
-    add(conn, bucket_path(&r.origin_area_path), r.kind, r.state, 1).await
+    add(
+        conn,
+        bucket_path(&r.origin_area_path).as_str(),
+        r.kind,
+        r.state,
+        1,
+    )
+    .await
 }
 
 /// A report moved from `before` to `after` (inside the transition's transaction).
@@ -119,11 +117,11 @@ pub async fn report_changed(
     }
     // Always touch the two rows in one order, so two transitions crossing the same pair of
     // states on PostgreSQL cannot deadlock on the row locks.
-    let key = |k: &(&str, ReportKind, ReportState)| (k.0.to_owned(), k.1.code(), k.2.code());
+    let key = |k: &(AreaPath, ReportKind, ReportState)| (k.0.clone(), k.1.code(), k.2.code());
     let mut changes = [(old, -1i64), (new, 1i64)];
     changes.sort_by_key(|(k, _)| key(k));
     for ((path, kind, state), delta) in changes {
-        add(conn, path, kind, state, delta).await?;
+        add(conn, path.as_str(), kind, state, delta).await?;
     }
     Ok(())
 }
@@ -156,7 +154,7 @@ pub async fn counted_from_reports(
     let mut out: BTreeMap<(String, &'static str, &'static str), i64> = BTreeMap::new();
     for r in rows {
         *out.entry((
-            bucket_path(&r.origin_area_path).to_owned(),
+            bucket_path(&r.origin_area_path).into_string(),
             r.kind.code(),
             r.state.code(),
         ))

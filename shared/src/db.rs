@@ -13,7 +13,8 @@ use migration::MigratorTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait, Value,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -148,6 +149,57 @@ impl Db {
     }
 }
 
+/// SQL written with `$1, $2 …` placeholders, as `backend` wants them (SQLite: `?`). The one
+/// place raw SQL of the core is adapted to the backend.
+pub fn sql(backend: DbBackend, s: &str) -> String {
+    if backend != DbBackend::Sqlite {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs a query written with `$1, $2 …` placeholders (see [`sql`]) and returns its rows.
+pub async fn query_all(
+    conn: &impl ConnectionTrait,
+    s: &str,
+    values: impl IntoIterator<Item = Value>,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let backend = conn.get_database_backend();
+    conn.query_all_raw(Statement::from_sql_and_values(
+        backend,
+        sql(backend, s),
+        values,
+    ))
+    .await
+}
+
+/// Runs a statement written with `$1, $2 …` placeholders (see [`sql`]).
+pub async fn execute(
+    conn: &impl ConnectionTrait,
+    s: &str,
+    values: impl IntoIterator<Item = Value>,
+) -> Result<ExecResult, DbErr> {
+    let backend = conn.get_database_backend();
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql(backend, s),
+        values,
+    ))
+    .await
+}
+
 /// `sqlite:foo.db`, `sqlite://foo.db` and a bare `foo.db` all mean a file.
 fn normalise_url(url: &str) -> String {
     let url = url.trim();
@@ -188,5 +240,14 @@ mod tests {
         assert_eq!(normalise_url("postgres://u@h/d"), "postgres://u@h/d");
         assert_eq!(redact("postgres://u:secret@h/d"), "postgres://u:***@h/d");
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
+    }
+
+    #[test]
+    fn placeholders() {
+        assert_eq!(
+            sql(DbBackend::Sqlite, "a = $1 AND b = $12"),
+            "a = ? AND b = ?"
+        );
+        assert_eq!(sql(DbBackend::Postgres, "a = $1"), "a = $1");
     }
 }

@@ -11,8 +11,9 @@
 //!   across every worker that shares the database, so all of them together keep to the
 //!   bot-wide rate. In-process, a sliding window over the last second's sends guards the rate
 //!   against scheduling jitter, and a dashmap of per-chat next-allowed times keeps one message
-//!   per chat per second (the claim also skips chats with a message in flight or sent within the
-//!   last second, which keeps a chat's messages in order across workers).
+//!   per chat per 1.1 s (`WorkerConfig::per_chat_interval`; the claim also skips chats with a
+//!   message in flight or sent within that interval, which keeps a chat's messages in order
+//!   across workers).
 //! - **Many requests in flight.** Each claimed row is a task that waits for its slot, sends, and
 //!   hands the outcome to a recorder task that writes results in batches, so network latency
 //!   does not lower the rate.
@@ -42,8 +43,8 @@ use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::db::Db;
-use crate::domain::MemberStatus;
+use crate::db::{self, Db};
+use crate::domain::{MemberStatus, OutboxStatus};
 use crate::entity::{member, notice, outbox};
 use crate::error::{CoreError, CoreResult};
 use crate::outbox::OutgoingMessage;
@@ -88,15 +89,6 @@ pub struct Outgoing {
 pub trait Transport: Send + Sync + 'static {
     fn send(&self, chat_id: i64, message: &Outgoing) -> impl Future<Output = SendOutcome> + Send;
 }
-
-pub const STATUS_PENDING: &str = "pending";
-pub const STATUS_SENDING: &str = "sending";
-pub const STATUS_SENT: &str = "sent";
-pub const STATUS_FAILED: &str = "failed";
-pub const STATUS_BLOCKED: &str = "blocked";
-pub const STATUS_UNCERTAIN: &str = "uncertain";
-pub const STATUS_HELD: &str = "held";
-pub const STATUS_CANCELLED: &str = "cancelled";
 
 /// Transient failures are retried this many times in all, with growing pauses.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -365,7 +357,14 @@ impl<T: Transport> Worker<T> {
                             let stop = (stop.clone(), stopping.clone());
                             tasks.spawn(async move {
                                 let result = inner.deliver(c, Some(stop)).await;
-                                let _ = tx.send(result);
+                                if let Err(lost) = tx.send(result) {
+                                    // Only if the recorder died: the row stays `sending` and is
+                                    // taken again when its lease ends.
+                                    tracing::error!(
+                                        outbox_id = lost.0.0.id,
+                                        "delivery worker: the recorder is gone; a result was not recorded"
+                                    );
+                                }
                                 drop(permit);
                             });
                         }
@@ -390,12 +389,20 @@ impl<T: Transport> Worker<T> {
         // flight finish (or time out); then the recorder writes the last results.
         stopping.store(true, Ordering::SeqCst);
         stop.notify_waiters();
-        let _ = tokio::time::timeout(Duration::from_secs(25), async {
+        let finished = tokio::time::timeout(Duration::from_secs(25), async {
             while tasks.join_next().await.is_some() {}
         })
         .await;
+        if finished.is_err() {
+            tracing::warn!(
+                in_flight = tasks.len(),
+                "delivery worker: requests still unanswered after 25 s are left to their leases"
+            );
+        }
         drop(tx);
-        let _ = recorder.await;
+        if let Err(e) = recorder.await {
+            tracing::error!(error = %e, "delivery worker: the recorder task failed");
+        }
         tracing::info!(worker = %inner.name, "delivery worker stopped");
     }
 }
@@ -468,13 +475,6 @@ impl<T: Transport> Inner<T> {
         } else {
             ""
         };
-        let p = |i: usize| {
-            if backend == DbBackend::Postgres {
-                format!("${i}")
-            } else {
-                "?".to_owned()
-            }
-        };
         let recent = if pace_chats {
             now - chrono_dur(self.cfg.per_chat_interval)
         } else {
@@ -483,32 +483,26 @@ impl<T: Transport> Inner<T> {
         };
         let query = format!(
             "SELECT o.id AS id, o.status AS status FROM outbox o \
-             WHERE ((o.status = 'pending' AND o.not_before <= {p1}) OR (o.status = 'sending' AND o.lease_until < {p2})) \
-             AND o.chat_id < {sim} \
-             AND NOT EXISTS (SELECT 1 FROM outbox q WHERE q.chat_id = o.chat_id AND q.id <> o.id \
-               AND ((q.status = 'sending' AND q.lease_until >= {p3}) OR (q.status = 'sent' AND q.sent_at > {p4}))) \
-             ORDER BY o.priority, o.id LIMIT {p5}{lock}",
-            p1 = p(1),
-            p2 = p(2),
-            p3 = p(3),
-            p4 = p(4),
-            p5 = p(5),
+                 WHERE ((o.status = 'pending' AND o.not_before <= $1) OR (o.status = 'sending' AND o.lease_until < $2)) \
+                 AND o.chat_id < {sim} \
+                 AND NOT EXISTS (SELECT 1 FROM outbox q WHERE q.chat_id = o.chat_id AND q.id <> o.id \
+                   AND ((q.status = 'sending' AND q.lease_until >= $3) OR (q.status = 'sent' AND q.sent_at > $4))) \
+                 ORDER BY o.priority, o.id LIMIT $5{lock}",
             // Simulated chats are the chat simulator's to show (see `simulator`).
             sim = crate::simulator::SIMULATED_CHAT_BASE,
         );
-        let rows = txn
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                query,
-                [
-                    now.into(),
-                    now.into(),
-                    now.into(),
-                    recent.into(),
-                    (n as i64).into(),
-                ],
-            ))
-            .await?;
+        let rows = db::query_all(
+            &*txn,
+            &query,
+            [
+                now.into(),
+                now.into(),
+                now.into(),
+                recent.into(),
+                (n as i64).into(),
+            ],
+        )
+        .await?;
         if rows.is_empty() {
             // Still learn about other workers' flood-control pauses.
             let (_, paused) = read_pace(&*txn, backend, false).await?;
@@ -521,7 +515,7 @@ impl<T: Transport> Inner<T> {
         for r in &rows {
             let id: i64 = r.try_get("", "id")?;
             let status: String = r.try_get("", "status")?;
-            if status == STATUS_SENDING {
+            if status == OutboxStatus::Sending.code() {
                 retaken.push(id);
             }
             ids.push(id);
@@ -531,19 +525,16 @@ impl<T: Transport> Inner<T> {
         let interval = self.cfg.interval_us();
         let start = std::cmp::max(std::cmp::max(next_slot, now_us()), paused);
         let k = ids.len() as i64;
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            format!(
-                "UPDATE delivery_pace SET next_slot_us = {} WHERE id = 1",
-                p(1)
-            ),
+        db::execute(
+            &*txn,
+            "UPDATE delivery_pace SET next_slot_us = $1 WHERE id = 1",
             [(start + k * interval).into()],
-        ))
+        )
         .await?;
         let last_slot = start + std::cmp::max(k - 1, 0) * interval;
         let lease_until = us_to_time(last_slot) + chrono_dur(self.cfg.lease);
         outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value(STATUS_SENDING))
+            .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Sending))
             .col_expr(outbox::Column::LeaseOwner, Expr::value(self.name.clone()))
             .col_expr(outbox::Column::LeaseUntil, Expr::value(lease_until))
             .col_expr(
@@ -609,23 +600,15 @@ impl<T: Transport> Inner<T> {
             seconds = wait.as_secs_f64(),
             "flood control: every sender pauses"
         );
-        let backend = self.db.backend();
         let result = async {
             let txn = self.db.write().await?;
-            let (p1, p2, p3, p4) = if backend == DbBackend::Postgres {
-                ("$1", "$2", "$3", "$4")
-            } else {
-                ("?", "?", "?", "?")
-            };
-            txn.execute_raw(Statement::from_sql_and_values(
-                backend,
-                format!(
-                    "UPDATE delivery_pace SET \
-                     paused_until_us = CASE WHEN paused_until_us < {p1} THEN {p2} ELSE paused_until_us END, \
-                     next_slot_us = CASE WHEN next_slot_us < {p3} THEN {p4} ELSE next_slot_us END WHERE id = 1"
-                ),
+            db::execute(
+                &*txn,
+                "UPDATE delivery_pace SET \
+                 paused_until_us = CASE WHEN paused_until_us < $1 THEN $2 ELSE paused_until_us END, \
+                 next_slot_us = CASE WHEN next_slot_us < $3 THEN $4 ELSE next_slot_us END WHERE id = 1",
                 [until.into(), until.into(), until.into(), until.into()],
-            ))
+            )
             .await?;
             txn.commit().await?;
             Ok::<(), sea_orm::DbErr>(())
@@ -679,7 +662,7 @@ impl<T: Transport> Inner<T> {
             return (row, release(Utc::now(), Some("lease nearly over")));
         }
         // 3. The in-process rate guard: at most `rate` departures in any second.
-        if let Some(done) = self.wait_window(&row, &stop).await {
+        if let Some(done) = self.wait_window(&stop).await {
             return (row, done);
         }
         // 4. One message per chat per interval.
@@ -735,7 +718,6 @@ impl<T: Transport> Inner<T> {
 
     async fn wait_window(
         &self,
-        row: &outbox::Model,
         stop: &Option<(Arc<tokio::sync::Notify>, Arc<std::sync::atomic::AtomicBool>)>,
     ) -> Option<Done> {
         let cap = (self.cfg.rate.floor() as usize).max(1);
@@ -762,7 +744,6 @@ impl<T: Transport> Inner<T> {
             }
             if self.paused_until.load(Ordering::SeqCst) > now_us() {
                 let until = us_to_time(self.paused_until.load(Ordering::SeqCst));
-                let _ = row;
                 return Some(release(until, Some(FLOOD)));
             }
         }
@@ -831,7 +812,7 @@ async fn record_rows(
     let txn = db.write().await?;
     let mine = || {
         sea_orm::Condition::all()
-            .add(outbox::Column::Status.eq(STATUS_SENDING))
+            .add(outbox::Column::Status.eq(OutboxStatus::Sending))
             .add(outbox::Column::LeaseOwner.eq(name.to_owned()))
     };
     let clear = |u: sea_orm::UpdateMany<outbox::Entity>, keep_owner: bool| {
@@ -859,7 +840,7 @@ async fn record_rows(
                 if let Some(s) = stats {
                     s.sent.fetch_add(1, Ordering::Relaxed);
                 }
-                base.col_expr(outbox::Column::Status, Expr::value(STATUS_SENT))
+                base.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Sent))
                     .col_expr(outbox::Column::TelegramMessageId, Expr::value(*message_id))
                     .col_expr(outbox::Column::SentAt, Expr::value(*at))
                     .col_expr(
@@ -871,7 +852,7 @@ async fn record_rows(
                 if let Some(s) = stats {
                     s.blocked.fetch_add(1, Ordering::Relaxed);
                 }
-                base.col_expr(outbox::Column::Status, Expr::value(STATUS_BLOCKED))
+                base.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Blocked))
                     .col_expr(
                         outbox::Column::LastError,
                         Expr::value("blocked by the user"),
@@ -881,7 +862,7 @@ async fn record_rows(
                 if let Some(s) = stats {
                     s.failed.fetch_add(1, Ordering::Relaxed);
                 }
-                base.col_expr(outbox::Column::Status, Expr::value(STATUS_FAILED))
+                base.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Failed))
                     .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
             }
             Done::Uncertain(reason) => {
@@ -892,14 +873,14 @@ async fn record_rows(
                     outbox_id = row.id,
                     "no answer from Telegram: the message may have been delivered; marked uncertain, not resent"
                 );
-                base.col_expr(outbox::Column::Status, Expr::value(STATUS_UNCERTAIN))
+                base.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Uncertain))
                     .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
             }
             Done::Retry { wait, reason } => {
                 if let Some(s) = stats {
                     s.retried.fetch_add(1, Ordering::Relaxed);
                 }
-                base.col_expr(outbox::Column::Status, Expr::value(STATUS_PENDING))
+                base.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Pending))
                     .col_expr(
                         outbox::Column::NotBefore,
                         Expr::value(Utc::now() + chrono_dur(*wait)),
@@ -907,7 +888,7 @@ async fn record_rows(
                     .col_expr(outbox::Column::LastError, Expr::value(truncate(reason)))
             }
             Done::Release { not_before, reason } => base
-                .col_expr(outbox::Column::Status, Expr::value(STATUS_PENDING))
+                .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Pending))
                 .col_expr(outbox::Column::NotBefore, Expr::value(*not_before))
                 .col_expr(
                     outbox::Column::Attempts,
@@ -929,13 +910,13 @@ async fn record_rows(
             mark_member_blocked(&*txn, member_id).await?;
             // Nothing else queued for them can arrive either.
             outbox::Entity::update_many()
-                .col_expr(outbox::Column::Status, Expr::value(STATUS_BLOCKED))
+                .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Blocked))
                 .col_expr(
                     outbox::Column::LastError,
                     Expr::value("blocked by the user"),
                 )
                 .filter(outbox::Column::MemberId.eq(member_id))
-                .filter(outbox::Column::Status.is_in([STATUS_PENDING, STATUS_HELD]))
+                .filter(outbox::Column::Status.is_in([OutboxStatus::Pending, OutboxStatus::Held]))
                 .exec(&*txn)
                 .await?;
         }

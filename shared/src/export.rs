@@ -19,7 +19,7 @@ use crate::db::Db;
 use crate::domain::{Phone, StaffRole};
 use crate::entity::{category, report};
 use crate::error::{CoreError, CoreResult};
-use crate::holidays::county_offset;
+use crate::holidays::local_time;
 use crate::inbox::{self, InboxFilter};
 use crate::lifecycle::StaffActor;
 use crate::problem::Problem;
@@ -168,7 +168,7 @@ pub async fn export_reports(
         let Some(last) = batch.last() else { break };
         after = Some(last.id);
         let names =
-            inbox::area_names(db, batch.iter().map(|r| r.origin_area_path.as_str())).await?;
+            areas::area_names(db, batch.iter().map(|r| r.origin_area_path.as_str())).await?;
         for r in &batch {
             let row = to_row(r, req, &categories, &names);
             sink.row(&row)?;
@@ -249,13 +249,6 @@ pub fn light_label(light: Light, locale: &str) -> String {
     t!(format!("export.light.{}", light.as_str()), locale = locale).into_owned()
 }
 
-/// County-local `YYYY-MM-DD HH:MM`.
-pub fn local_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&county_offset())
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
 /// `199****0563` for a mobile number; anything else keeps at most its first 3 and last 2
 /// characters.
 pub fn mask_phone(raw: &str) -> String {
@@ -327,7 +320,7 @@ impl<W: Write> RowSink for CsvSink<W> {
         record.push(number.as_str().into());
         for cell in row.cells() {
             record.push(if self.defuse_formulas {
-                defuse(cell)
+                crate::text::spreadsheet_safe(cell)
             } else {
                 cell.into()
             });
@@ -335,14 +328,6 @@ impl<W: Write> RowSink for CsvSink<W> {
         self.writer
             .write_record(record.iter().map(|c| c.as_ref()))
             .map_err(csv_err)
-    }
-}
-
-fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}").into()
-    } else {
-        cell.into()
     }
 }
 

@@ -1,4 +1,5 @@
-//! The county's holiday table (days off on weekdays, and 调休 make-up workdays on weekends).
+//! County time (UTC+8) and the county's holiday table (days off on weekdays, and 调休 make-up
+//! workdays on weekends).
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set};
@@ -13,9 +14,14 @@ use crate::problem::Problem;
 
 /// The county's local time: China Standard Time.
 pub fn county_offset() -> FixedOffset {
-    const CST_SECONDS: i32 = 8 * 3600;
-    FixedOffset::east_opt(CST_SECONDS)
-        .unwrap_or(FixedOffset::east_opt(0).expect("UTC is a valid offset"))
+    WorkCalendar::CHINA_OFFSET
+}
+
+/// County-local `2026-03-02 10:00`.
+pub fn local_time(at: DateTime<Utc>) -> String {
+    at.with_timezone(&county_offset())
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// The county's midnight at the start of `day`.

@@ -17,7 +17,6 @@ pub mod conversation;
 pub mod counters;
 pub mod db;
 pub mod delivery;
-pub mod demo;
 pub mod domain;
 pub mod entity;
 pub mod error;
@@ -32,6 +31,7 @@ pub mod outbox;
 pub mod paging;
 pub mod panel_sessions;
 pub mod problem;
+pub mod report_page;
 pub mod reports;
 pub mod response_templates;
 pub mod roster;
@@ -39,6 +39,7 @@ pub mod scope;
 pub mod simulator;
 pub mod staff;
 pub mod stats;
+pub mod text;
 
 pub use db::Db;
 pub use error::{CoreError, CoreResult};
@@ -54,4 +55,14 @@ pub async fn prepare(db: &Db, county_name: &str) -> CoreResult<entity::area::Mod
     categories::seed_defaults(&*txn).await?;
     txn.commit().await?;
     Ok(root)
+}
+
+/// Whether nothing was put into the database yet: no staff user, no member, no report (the
+/// demo seeds only such a database).
+pub async fn is_blank(conn: &impl sea_orm::ConnectionTrait) -> CoreResult<bool> {
+    use entity::{member, report, staff_user};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    Ok(staff_user::Entity::find().count(conn).await? == 0
+        && member::Entity::find().count(conn).await? == 0
+        && report::Entity::find().count(conn).await? == 0)
 }

@@ -19,9 +19,9 @@ use sea_orm::{
 
 use crate::calendar::{TimeLimit, WorkCalendar, warn_at};
 use crate::db::Db;
-use crate::domain::{MemberStatus, ReportState, ReturnReason, StaffRole};
+use crate::domain::{MemberStatus, ReportState, ReturnReason, StaffRole, TimelineAction};
 use crate::entity::{area, member, outbox, report, report_event, staff_user};
-use crate::error::CoreError;
+use crate::error::{CoreError, CoreResult};
 use crate::outbox::{Button, MessageKind, OutgoingMessage, enqueue_to_member};
 use crate::problem::Problem;
 use crate::scope::Scope;
@@ -120,25 +120,30 @@ pub enum Action {
 }
 
 impl Action {
-    /// The code stored on the timeline.
-    pub fn code(&self) -> &'static str {
+    /// The line this action writes on the timeline.
+    pub fn timeline_action(&self) -> TimelineAction {
         match self {
-            Action::Accept => "accept",
-            Action::Assign(_) => "assign",
-            Action::Start => "start",
-            Action::Return { .. } => "return",
-            Action::Resubmit { .. } => "resubmit",
-            Action::Reject { .. } => "reject",
-            Action::MarkDuplicate { .. } => "duplicate",
-            Action::Resolve { .. } => "resolve",
-            Action::VerifyFail { .. } => "verify_fail",
-            Action::Close { .. } => "close",
-            Action::Reopen { .. } => "reopen",
-            Action::Escalate { .. } => "escalate",
-            Action::Comment { .. } => "comment",
-            Action::Reply { .. } => "reply",
-            Action::AddInfo { .. } => "add_info",
+            Action::Accept => TimelineAction::Accept,
+            Action::Assign(_) => TimelineAction::Assign,
+            Action::Start => TimelineAction::Start,
+            Action::Return { .. } => TimelineAction::Return,
+            Action::Resubmit { .. } => TimelineAction::Resubmit,
+            Action::Reject { .. } => TimelineAction::Reject,
+            Action::MarkDuplicate { .. } => TimelineAction::Duplicate,
+            Action::Resolve { .. } => TimelineAction::Resolve,
+            Action::VerifyFail { .. } => TimelineAction::VerifyFail,
+            Action::Close { .. } => TimelineAction::Close,
+            Action::Reopen { .. } => TimelineAction::Reopen,
+            Action::Escalate { .. } => TimelineAction::Escalate,
+            Action::Comment { .. } => TimelineAction::Comment,
+            Action::Reply { .. } => TimelineAction::Reply,
+            Action::AddInfo { .. } => TimelineAction::AddInfo,
         }
+    }
+
+    /// The code stored on the timeline (and in audit lines: `report.<code>`).
+    pub fn code(&self) -> &'static str {
+        self.timeline_action().code()
     }
 
     fn note(&self) -> Option<&str> {
@@ -489,10 +494,41 @@ pub async fn transition_in(
     let mut active: report::ActiveModel = report.clone().into();
     active.state = Set(plan.to);
     active.updated_at = Set(now);
-    let mut handling_area = handling;
-    let mut new_assignee_member: Option<member::Model> = None;
+    let new_assignee =
+        apply_action(txn, actor, &action, &report, handling, &mut active, now).await?;
+    restart_clock(txn, plan.clock, &report, &mut active, now).await?;
+    let updated = active.update(txn).await?;
+    crate::counters::report_changed(txn, &report, &updated).await?;
+    let event = write_event(txn, actor, &action, &plan, report.state, &updated, now).await?;
+    let queued = queue_messages(
+        txn,
+        &plan,
+        &action,
+        &updated,
+        event.id,
+        new_assignee.as_ref(),
+        now,
+    )
+    .await?;
+    Ok(Transition {
+        report: updated,
+        event,
+        queued,
+    })
+}
 
-    match &action {
+/// What the action itself changes on the report (beyond its state and deadlines). Returns the
+/// grid leader it assigns, if any.
+async fn apply_action(
+    txn: &impl ConnectionTrait,
+    actor: &Actor,
+    action: &Action,
+    report: &report::Model,
+    handling: area::Model,
+    active: &mut report::ActiveModel,
+    now: DateTime<Utc>,
+) -> Result<Option<member::Model>, LifecycleError> {
+    match action {
         Action::Accept => active.accepted_at = Set(Some(now)),
         Action::Assign(to) => {
             if report.accepted_at.is_none() {
@@ -502,7 +538,7 @@ pub async fn transition_in(
                 Assignee::Member(id) => {
                     let m = member::Entity::find_by_id(id)
                         .filter(
-                            Scope::from_parts(handling_area.id, handling_area.path.clone())
+                            Scope::from_parts(handling.id, handling.path.clone())
                                 .condition(member::Column::AreaPath),
                         )
                         .one(txn)
@@ -513,7 +549,7 @@ pub async fn transition_in(
                     }
                     active.assignee_member_id = Set(Some(m.id));
                     active.assignee_staff_id = Set(None);
-                    new_assignee_member = Some(m);
+                    return Ok(Some(m));
                 }
                 Assignee::Staff(id) => {
                     let s = staff_user::Entity::find_by_id(id)
@@ -566,58 +602,75 @@ pub async fn transition_in(
             active.resolved_at = Set(None);
         }
         Action::Escalate { .. } => {
-            let parent_id = handling_area.parent_id.ok_or(Refusal::NotFound)?;
-            handling_area = area::Entity::find_by_id(parent_id)
+            let parent_id = handling.parent_id.ok_or(Refusal::NotFound)?;
+            let parent = area::Entity::find_by_id(parent_id)
                 .one(txn)
                 .await?
                 .ok_or(Refusal::NotFound)?;
-            active.handling_area_id = Set(handling_area.id);
-            active.handling_area_path = Set(handling_area.path.clone());
+            active.handling_area_id = Set(parent.id);
+            active.handling_area_path = Set(parent.path.clone());
             active.escalation_level = Set(report.escalation_level.saturating_add(1));
         }
         _ => {}
     }
+    Ok(None)
+}
 
-    // Deadlines.
-    let running = match plan.clock {
-        Clock::Keep => None,
-        Clock::Stop => Some(None),
+/// The deadline the plan asks for: kept, stopped, or a fresh accept or handling clock from now.
+async fn restart_clock(
+    txn: &impl ConnectionTrait,
+    clock: Clock,
+    report: &report::Model,
+    active: &mut report::ActiveModel,
+    now: DateTime<Utc>,
+) -> CoreResult<()> {
+    let due = match clock {
+        Clock::Keep => return Ok(()),
+        Clock::Stop => None,
         Clock::Accept | Clock::Handle => {
             let limits = categories::limits_for(txn, report.category_id, report.urgency).await?;
-            let limit: TimeLimit = if plan.clock == Clock::Accept {
+            let limit: TimeLimit = if clock == Clock::Accept {
                 limits.accept
             } else {
                 limits.handle
             };
             let calendar: WorkCalendar = holidays::calendar(txn).await?;
-            Some(Some(calendar.deadline(now, limit)))
+            Some(calendar.deadline(now, limit))
         }
     };
-    if let Some(due) = running {
-        active.clock_started_at = Set(due.map(|_| now));
-        active.due_at = Set(due);
-        active.warn_at = Set(due.map(|d| warn_at(now, d)));
-    }
-    let updated = active.update(txn).await?;
-    crate::counters::report_changed(txn, &report, &updated).await?;
+    active.clock_started_at = Set(due.map(|_| now));
+    active.due_at = Set(due);
+    active.warn_at = Set(due.map(|d| warn_at(now, d)));
+    Ok(())
+}
 
+/// The one timeline line of a transition.
+async fn write_event(
+    txn: &impl ConnectionTrait,
+    actor: &Actor,
+    action: &Action,
+    plan: &Plan,
+    from: ReportState,
+    updated: &report::Model,
+    now: DateTime<Utc>,
+) -> CoreResult<report_event::Model> {
     let (actor_kind, staff_id, member_id) = match actor {
         Actor::Staff(s) => ("staff", Some(s.id), None),
         Actor::Member { id } => ("member", None, Some(*id)),
         Actor::System => ("system", None, None),
     };
-    let event_note = match &action {
+    let event_note = match action {
         Action::MarkDuplicate { of } => Some(format!("#{of}")),
         other => other.note().map(str::to_owned),
     };
-    let event = report_event::ActiveModel {
+    Ok(report_event::ActiveModel {
         report_id: Set(updated.id),
         at: Set(now),
         actor_kind: Set(actor_kind.into()),
         actor_staff_id: Set(staff_id),
         actor_member_id: Set(member_id),
-        action: Set(action.code().into()),
-        from_state: Set(Some(report.state)),
+        action: Set(action.timeline_action()),
+        from_state: Set(Some(from)),
         to_state: Set(Some(plan.to)),
         note: Set(event_note),
         public: Set(plan.public),
@@ -625,27 +678,38 @@ pub async fn transition_in(
         ..Default::default()
     }
     .insert(txn)
-    .await?;
+    .await?)
+}
 
-    // Messages.
+/// The messages a transition causes: to the reporter, a task card to a newly assigned grid
+/// leader, and to the assigned grid leader — queued in the same transaction.
+async fn queue_messages(
+    txn: &impl ConnectionTrait,
+    plan: &Plan,
+    action: &Action,
+    updated: &report::Model,
+    event_id: i64,
+    new_assignee: Option<&member::Model>,
+    now: DateTime<Utc>,
+) -> CoreResult<Vec<outbox::Model>> {
     let mut queued = Vec::new();
     if let (Some(key), Some(reporter_id)) = (plan.tell_reporter, updated.reporter_member_id)
         && let Some(reporter) = member::Entity::find_by_id(reporter_id).one(txn).await?
     {
-        let msg = render_report_message(key, &updated, &action, reporter.language.locale());
+        let msg = render_report_message(key, updated, action, reporter.language.locale());
         let kind = if matches!(action, Action::Reply { .. }) {
             MessageKind::Reply
         } else {
             MessageKind::ReportUpdate
         };
-        let dedupe = Some(format!("event:{}:reporter:{}", event.id, reporter.id));
+        let dedupe = Some(format!("event:{}:reporter:{}", event_id, reporter.id));
         queued.extend(enqueue_to_member(txn, &reporter, kind, &msg, dedupe, now).await?);
     }
     if plan.task_card
-        && let Some(assignee) = &new_assignee_member
+        && let Some(assignee) = new_assignee
     {
-        let msg = task_card(&updated, assignee.language.locale());
-        let dedupe = Some(format!("event:{}:task:{}", event.id, assignee.id));
+        let msg = task_card(updated, assignee.language.locale());
+        let dedupe = Some(format!("event:{}:task:{}", event_id, assignee.id));
         queued
             .extend(enqueue_to_member(txn, assignee, MessageKind::Task, &msg, dedupe, now).await?);
     }
@@ -657,16 +721,12 @@ pub async fn transition_in(
         && !assignee_already_told
         && let Some(assignee) = member::Entity::find_by_id(assignee_id).one(txn).await?
     {
-        let msg = render_report_message(key, &updated, &action, assignee.language.locale());
-        let dedupe = Some(format!("event:{}:assignee:{}", event.id, assignee.id));
+        let msg = render_report_message(key, updated, action, assignee.language.locale());
+        let dedupe = Some(format!("event:{}:assignee:{}", event_id, assignee.id));
         let kind = MessageKind::ReportUpdate;
         queued.extend(enqueue_to_member(txn, &assignee, kind, &msg, dedupe, now).await?);
     }
-    Ok(Transition {
-        report: updated,
-        event,
-        queued,
-    })
+    Ok(queued)
 }
 
 fn render_report_message(

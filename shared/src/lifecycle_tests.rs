@@ -49,13 +49,7 @@ fn escalated(state: ReportState) -> Facts {
 }
 
 fn staff(role: StaffRole, path: &str) -> Actor {
-    let area_id = path
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let area_id = crate::domain::AreaPath::parse(path).unwrap().id().unwrap();
     Actor::Staff(StaffActor {
         id: 1,
         role,

@@ -82,6 +82,49 @@ impl member::Model {
     }
 }
 
+/// Binds a member to a messenger account: `user_id` speaks for them, `chat_id` is where the bot
+/// writes. The member is active again (a member who had blocked the bot can be reached).
+pub async fn bind(
+    db: &impl ConnectionTrait,
+    m: member::Model,
+    user_id: i64,
+    chat_id: i64,
+    now: DateTime<Utc>,
+) -> CoreResult<member::Model> {
+    let mut active: member::ActiveModel = m.into();
+    active.telegram_user_id = Set(Some(user_id));
+    active.telegram_chat_id = Set(Some(chat_id));
+    active.bound_at = Set(Some(now));
+    active.status = Set(MemberStatus::Active);
+    active.updated_at = Set(now);
+    Ok(active.update(db).await?)
+}
+
+/// Binds members to their chats in the chat simulator (see [`crate::simulator`]), as binding
+/// there does one by one (the demo's seeding binds most of its roster this way).
+pub async fn bind_in_simulator(
+    db: &impl ConnectionTrait,
+    member_ids: &[i64],
+    now: DateTime<Utc>,
+) -> CoreResult<u64> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let mut n = 0;
+    for chunk in member_ids.chunks(500) {
+        let chat = Expr::col(member::Column::Id).add(crate::simulator::SIMULATED_CHAT_BASE);
+        n += member::Entity::update_many()
+            .col_expr(member::Column::TelegramUserId, chat.clone())
+            .col_expr(member::Column::TelegramChatId, chat)
+            .col_expr(member::Column::BoundAt, Expr::value(now))
+            .col_expr(member::Column::Status, Expr::value(MemberStatus::Active))
+            .col_expr(member::Column::UpdatedAt, Expr::value(now))
+            .filter(member::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+    Ok(n)
+}
+
 /// Members in scope, by area path then id (roster order).
 pub async fn list_in_scope(
     db: &impl ConnectionTrait,

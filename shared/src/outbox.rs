@@ -7,14 +7,13 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::{MessageKind, OutboxStatus};
 use crate::entity::{member, outbox};
 use crate::error::CoreResult;
 
 /// Person-to-person messages (task cards, report updates, replies) go before bulk notices.
 pub const PRIORITY_DIRECT: i16 = 0;
 pub const PRIORITY_BULK: i16 = 10;
-
-pub const STATUS_PENDING: &str = "pending";
 
 /// An inline button: a label and the callback data the bot receives when it is pressed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,26 +45,8 @@ impl OutgoingMessage {
     }
 }
 
-/// The kind of a queued message, for priorities and counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MessageKind {
-    ReportUpdate,
-    Task,
-    Reply,
-    Notice,
-    Reminder,
-}
-
 impl MessageKind {
-    pub fn code(self) -> &'static str {
-        match self {
-            MessageKind::ReportUpdate => "report_update",
-            MessageKind::Task => "task",
-            MessageKind::Reply => "reply",
-            MessageKind::Notice => "notice",
-            MessageKind::Reminder => "reminder",
-        }
-    }
+    /// Person-to-person messages go before bulk ones.
     pub fn priority(self) -> i16 {
         match self {
             MessageKind::Notice | MessageKind::Reminder => PRIORITY_BULK,
@@ -93,7 +74,7 @@ pub async fn enqueue_to_member(
     let payload = serde_json::to_string(message)
         .map_err(|e| crate::error::CoreError::Internal(format!("payload: {e}")))?;
     let row = outbox::ActiveModel {
-        kind: Set(kind.code().to_owned()),
+        kind: Set(kind),
         priority: Set(kind.priority()),
         member_id: Set(Some(to.id)),
         chat_id: Set(chat_id),
@@ -101,7 +82,7 @@ pub async fn enqueue_to_member(
         notice_id: Set(None),
         payload: Set(payload),
         dedupe_key: Set(dedupe_key),
-        status: Set(STATUS_PENDING.to_owned()),
+        status: Set(OutboxStatus::Pending),
         attempts: Set(0),
         not_before: Set(now),
         lease_owner: Set(None),

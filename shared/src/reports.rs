@@ -8,8 +8,8 @@ use sea_orm::{
 
 use crate::calendar::{WorkCalendar, warn_at};
 use crate::categories;
-use crate::domain::{AreaLevel, ReportKind, ReportState, Urgency, VisitMethod};
-use crate::entity::{area, member, report, report_event};
+use crate::domain::{AreaLevel, ReportKind, ReportState, TimelineAction, Urgency, VisitMethod};
+use crate::entity::{area, attachment, member, report, report_event};
 use crate::error::{CoreError, CoreResult};
 use crate::problem::Problem;
 use crate::scope::Scope;
@@ -127,7 +127,7 @@ pub async fn submit(
         actor_kind: Set("member".into()),
         actor_staff_id: Set(None),
         actor_member_id: Set(Some(reporter.id)),
-        action: Set("submit".into()),
+        action: Set(TimelineAction::Submit),
         from_state: Set(None),
         to_state: Set(Some(ReportState::Submitted)),
         note: Set(None),
@@ -140,6 +140,39 @@ pub async fn submit(
     Ok(saved)
 }
 
+/// A file whose bytes are at hand (not fetched from a messenger later).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFile {
+    pub kind: crate::conversation::FileKind,
+    pub mime: String,
+    pub file_name: String,
+    pub data: Vec<u8>,
+}
+
+/// Attaches a file with its bytes to a report (not to a timeline event).
+pub async fn attach_stored(
+    db: &impl ConnectionTrait,
+    report_id: i64,
+    file: StoredFile,
+    now: DateTime<Utc>,
+) -> CoreResult<attachment::Model> {
+    Ok(attachment::ActiveModel {
+        report_id: Set(report_id),
+        event_id: Set(None),
+        kind: Set(file.kind.code().to_owned()),
+        telegram_file_id: Set(None),
+        telegram_file_unique_id: Set(None),
+        mime: Set(Some(file.mime)),
+        file_name: Set(Some(file.file_name)),
+        size: Set(i64::try_from(file.data.len()).ok()),
+        data: Set(Some(file.data)),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
 /// Reports are handled by the community they come from (or the area itself if it sits higher).
 async fn handling_area_for(
     db: &impl ConnectionTrait,
@@ -148,7 +181,8 @@ async fn handling_area_for(
     if origin.level <= AreaLevel::Community {
         return Ok(origin.clone());
     }
-    let id = crate::areas::ancestor_id_at(&origin.path, AreaLevel::Community)
+    let id = crate::domain::AreaPath::stored(origin.path.as_str())
+        .id_at(AreaLevel::Community)
         .ok_or(CoreError::NotFound)?;
     area::Entity::find_by_id(id)
         .one(db)

@@ -6,12 +6,13 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, SimpleExpr};
 
+use crate::domain::AreaPath;
 use crate::entity::area;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scope {
     area_id: i64,
-    path: String,
+    path: AreaPath,
 }
 
 impl Scope {
@@ -19,7 +20,7 @@ impl Scope {
     pub fn of_area(area: &area::Model) -> Scope {
         Scope {
             area_id: area.id,
-            path: area.path.clone(),
+            path: AreaPath::stored(area.path.clone()),
         }
     }
 
@@ -27,7 +28,7 @@ impl Scope {
     pub fn from_parts(area_id: i64, path: impl Into<String>) -> Scope {
         Scope {
             area_id,
-            path: path.into(),
+            path: AreaPath::stored(path),
         }
     }
 
@@ -36,37 +37,35 @@ impl Scope {
     }
 
     pub fn path(&self) -> &str {
+        self.path.as_str()
+    }
+
+    /// The path of the scope's area.
+    pub fn area_path(&self) -> &AreaPath {
         &self.path
     }
 
     /// Whether an area (by its path) lies in this subtree.
     pub fn contains(&self, path: &str) -> bool {
-        path.starts_with(&self.path)
+        self.path.contains(path)
     }
 
     /// Whether `other` lies entirely inside this scope.
     pub fn covers(&self, other: &Scope) -> bool {
-        self.contains(&other.path)
+        self.path.contains(&other.path)
     }
 
     /// The smallest path above every path of this subtree (the exclusive end of its range).
     pub fn path_end(&self) -> String {
-        upper_bound(&self.path)
+        self.path.range_end()
     }
 
     /// SQL condition: `col` (a materialised path column) lies in this subtree.
     pub fn condition(&self, col: impl IntoColumnRef + Clone) -> SimpleExpr {
         Expr::col(col.clone())
-            .gte(self.path.clone())
-            .and(Expr::col(col).lt(upper_bound(&self.path)))
+            .gte(self.path.as_str())
+            .and(Expr::col(col).lt(self.path.range_end()))
     }
-}
-
-/// The smallest string greater than every path that starts with `path` (which ends in `/`).
-fn upper_bound(path: &str) -> String {
-    // '/' is 0x2F and '0' is 0x30: replacing the trailing '/' by '0' bounds the subtree.
-    let trimmed = path.strip_suffix('/').unwrap_or(path);
-    format!("{trimmed}0")
 }
 
 #[cfg(test)]
@@ -80,13 +79,7 @@ mod tests {
         assert!(s.contains("/1/5/23/"));
         assert!(!s.contains("/1/50/"));
         assert!(!s.contains("/1/"));
-        assert_eq!(upper_bound("/1/5/"), "/1/50");
-        for p in ["/1/5/", "/1/5/9/", "/1/5/999999/1/"] {
-            assert!(p >= "/1/5/" && p < upper_bound("/1/5/").as_str(), "{p}");
-        }
-        for p in ["/1/50/", "/1/6/", "/1/4/", "/1/"] {
-            assert!(!(p >= "/1/5/" && p < upper_bound("/1/5/").as_str()), "{p}");
-        }
+        assert_eq!(s.path_end(), "/1/50");
         assert!(Scope::from_parts(1, "/1/").covers(&s));
         assert!(!s.covers(&Scope::from_parts(1, "/1/")));
     }

@@ -27,7 +27,7 @@ use crate::audit::{self, AuditAction, AuditTarget};
 use crate::conversation::runner::{self, ChatLocks, Incoming, Reply, RunnerSettings};
 use crate::conversation::{Button, FileKind, FileRef, Input, Keyboard, parse_text};
 use crate::db::Db;
-use crate::domain::MemberStatus;
+use crate::domain::{MemberStatus, OutboxStatus};
 use crate::entity::{member, outbox, simulator_message};
 use crate::error::CoreError;
 use crate::lifecycle::StaffActor;
@@ -571,7 +571,7 @@ pub async fn pull_outbox(db: &Db, chat_id: i64, now: DateTime<Utc>) -> Result<us
     let due = || {
         outbox::Entity::find()
             .filter(outbox::Column::ChatId.eq(chat_id))
-            .filter(outbox::Column::Status.eq(crate::outbox::STATUS_PENDING))
+            .filter(outbox::Column::Status.eq(OutboxStatus::Pending))
             .filter(outbox::Column::NotBefore.lte(now))
             .order_by_asc(outbox::Column::Id)
     };
@@ -581,7 +581,41 @@ pub async fn pull_outbox(db: &Db, chat_id: i64, now: DateTime<Utc>) -> Result<us
     }
     let txn = db.write().await?;
     let rows = due().all(&*txn).await?;
-    for row in &rows {
+    show_queued(&*txn, &rows, now).await?;
+    txn.commit().await?;
+    Ok(rows.len())
+}
+
+/// What [`pull_outbox`] does, for every simulated chat at once (in transactions of a few hundred
+/// messages): the demo's seeding delivers its messages this way. Returns how many.
+pub async fn pull_all_due(db: &Db, now: DateTime<Utc>) -> Result<usize, SimError> {
+    let mut total = 0;
+    loop {
+        let txn = db.write().await?;
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::ChatId.gte(SIMULATED_CHAT_BASE))
+            .filter(outbox::Column::Status.eq(OutboxStatus::Pending))
+            .filter(outbox::Column::NotBefore.lte(now))
+            .order_by_asc(outbox::Column::Id)
+            .limit(500)
+            .all(&*txn)
+            .await?;
+        if rows.is_empty() {
+            return Ok(total);
+        }
+        show_queued(&*txn, &rows, now).await?;
+        txn.commit().await?;
+        total += rows.len();
+    }
+}
+
+/// Shows queued messages of simulated chats in their transcripts and marks them sent.
+async fn show_queued(
+    txn: &impl ConnectionTrait,
+    rows: &[outbox::Model],
+    now: DateTime<Utc>,
+) -> Result<(), SimError> {
+    for row in rows {
         let msg = row.message().unwrap_or_else(|| OutgoingMessage::text(""));
         let html = serde_json::from_str::<serde_json::Value>(&row.payload)
             .ok()
@@ -598,8 +632,8 @@ pub async fn pull_outbox(db: &Db, chat_id: i64, now: DateTime<Utc>) -> Result<us
             Keyboard::Inline { rows: msg.buttons }
         };
         let mut shown = bot_row(
-            row.member_id.unwrap_or(chat_id - SIMULATED_CHAT_BASE),
-            chat_id,
+            row.member_id.unwrap_or(row.chat_id - SIMULATED_CHAT_BASE),
+            row.chat_id,
             "text",
             text,
             &keyboard,
@@ -607,19 +641,18 @@ pub async fn pull_outbox(db: &Db, chat_id: i64, now: DateTime<Utc>) -> Result<us
             now,
         );
         shown.outbox_id = Set(Some(row.id));
-        let shown = shown.insert(&*txn).await?;
+        let shown = shown.insert(txn).await?;
         outbox::Entity::update_many()
-            .col_expr(outbox::Column::Status, Expr::value("sent"))
+            .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Sent))
             .col_expr(outbox::Column::SentAt, Expr::value(now))
             .col_expr(outbox::Column::TelegramMessageId, Expr::value(shown.id))
             .col_expr(outbox::Column::Simulated, Expr::value(true))
             .filter(outbox::Column::Id.eq(row.id))
-            .filter(outbox::Column::Status.eq(crate::outbox::STATUS_PENDING))
-            .exec(&*txn)
+            .filter(outbox::Column::Status.eq(OutboxStatus::Pending))
+            .exec(txn)
             .await?;
     }
-    txn.commit().await?;
-    Ok(rows.len())
+    Ok(())
 }
 
 /// A notice's HTML as plain text (tags dropped, the five entities decoded).

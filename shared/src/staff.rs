@@ -90,6 +90,21 @@ pub async fn create(
     .await?)
 }
 
+/// Gives a user the password `password` (the password rules apply) and makes the account usable:
+/// active, no change asked at the next login. The demo's logins are reset this way at every start.
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    user: staff_user::Model,
+    password: &str,
+) -> CoreResult<staff_user::Model> {
+    validate_password(password)?;
+    let mut a: staff_user::ActiveModel = user.into();
+    a.password_hash = Set(hash_password(password).await?);
+    a.active = Set(true);
+    a.must_change_password = Set(false);
+    Ok(a.update(db).await?)
+}
+
 pub async fn find_by_username(
     db: &impl ConnectionTrait,
     username: &str,

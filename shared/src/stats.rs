@@ -23,8 +23,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 
-use crate::areas;
-use crate::domain::{AreaLevel, MemberStatus, ReportKind, ReportState};
+use crate::domain::{AreaLevel, AreaPath, MemberStatus, ReportKind, ReportState};
 use crate::entity::{area, category, member, notice, notice_recipient, report};
 use crate::error::CoreResult;
 use crate::scope::Scope;
@@ -184,7 +183,7 @@ pub async fn dashboard(
 
 /// Whether the scope is the whole tree (the county): its path has one id (`/1/`).
 fn is_whole_tree(scope: &Scope) -> bool {
-    scope.path().trim_matches('/').split('/').count() == 1
+    scope.area_path().is_root()
 }
 
 fn report_filter(scope: &Scope, period: Period) -> sea_orm::Condition {
@@ -550,7 +549,7 @@ async fn rank(
         .await?;
     let mut sums: HashMap<i64, PathFigures> = HashMap::new();
     for (path, f) in per_path {
-        if let Some(id) = areas::ancestor_id_at(path, level) {
+        if let Some(id) = AreaPath::stored(path.as_str()).id_at(level) {
             sums.entry(id).or_default().add(f);
         }
     }

@@ -348,7 +348,7 @@ async fn follow_up(h: &Harness, u: &FakeUser, id: i64, row: &Payload) -> Option<
     let r = h.reply(u, receipt.message_id, &row.text).await;
     let adds = |evs: Vec<report_event::Model>| {
         evs.into_iter()
-            .filter(|e| e.action == "add_info")
+            .filter(|e| e.action.code() == "add_info")
             .collect::<Vec<_>>()
     };
     let evs = adds(
@@ -410,7 +410,7 @@ pub fn escaped_forms(s: &str) -> [String; 2] {
             }
             '\'' => {
                 numeric.push_str("&#39;");
-                named.push_str("&#39;");
+                named.push('\'');
             }
             c => {
                 numeric.push(c);

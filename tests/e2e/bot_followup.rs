@@ -129,7 +129,10 @@ db_test!(
         assert!(last(&r).text.contains(&format!("#{id}")), "{:?}", texts(&r));
 
         let evs = events(&h, id).await;
-        let adds: Vec<_> = evs.iter().filter(|e| e.action == "add_info").collect();
+        let adds: Vec<_> = evs
+            .iter()
+            .filter(|e| e.action.code() == "add_info")
+            .collect();
         assert_eq!(adds.len(), 2, "{evs:#?}");
         assert_eq!(
             adds[0].note.as_deref(),
@@ -211,7 +214,7 @@ db_test!(
             events(&h, id)
                 .await
                 .iter()
-                .filter(|e| e.action == "start")
+                .filter(|e| e.action.code() == "start")
                 .count(),
             1
         );
@@ -236,7 +239,7 @@ db_test!(
         let resolve = events(&h, id)
             .await
             .into_iter()
-            .find(|e| e.action == "resolve")
+            .find(|e| e.action.code() == "resolve")
             .unwrap();
         assert_eq!(resolve.note.as_deref(), Some("已更换新井盖并加固"));
         let files = event_files(&h, resolve.id).await;

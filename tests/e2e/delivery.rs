@@ -117,11 +117,9 @@ db_test!(
             [format!("task:start:{id}"), format!("task:done:{id}")]
         );
         let rows = outbox::Entity::find().all(t.db.conn()).await.unwrap();
-        assert!(
-            rows.iter().all(|r| r.status == "sent"
-                && r.telegram_message_id.is_some()
-                && r.sent_at.is_some())
-        );
+        assert!(rows.iter().all(|r| r.status.code() == "sent"
+            && r.telegram_message_id.is_some()
+            && r.sent_at.is_some()));
     }
 );
 
@@ -148,7 +146,7 @@ db_test!(
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
+        assert_eq!((row.status.code(), row.attempts), ("pending", 1));
         assert!(row.not_before > Utc::now(), "retried after a pause");
         assert_eq!(
             w.try_execute_task().await.unwrap(),

@@ -273,7 +273,7 @@ db_test!(
         ));
         assert_eq!(fake.sent_to(members[0].id + CHAT_BASE).len(), 1);
         let row = first_row(&t.db, members[0].id).await;
-        assert_eq!((row.status.as_str(), row.attempts), ("sent", 2));
+        assert_eq!((row.status.code(), row.attempts), ("sent", 2));
 
         // Nothing listens on this port: connection refused, retried later.
         let port = {
@@ -298,7 +298,7 @@ db_test!(
             Step::Failed { .. }
         ));
         let row = first_row(&t.db, members[1].id).await;
-        assert_eq!(row.status, "failed");
+        assert_eq!(row.status.code(), "failed");
         assert!(
             row.last_error
                 .unwrap_or_default()

@@ -5,10 +5,12 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use gridline_shared::demo::{self, DEMO_LOGINS, DEMO_PASSWORD, DemoError};
+use gridline_admin::demo::{self, DEMO_LOGINS, DEMO_PASSWORD, DemoError};
 use gridline_shared::domain::ReportState;
-use gridline_shared::entity::{attachment, audit_entry, member, notice, report, report_event};
-use gridline_shared::{areas, inbox, staff, stats};
+use gridline_shared::entity::{
+    attachment, audit_entry, member, notice, outbox, report, report_event, simulator_message,
+};
+use gridline_shared::{areas, inbox, simulator, staff, stats};
 use gridline_tests::{TestDb, db_test};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
@@ -38,7 +40,48 @@ db_test!(
             );
         }
         assert!(by_state[&ReportState::Closed] > 100, "{:?}", s.by_state);
-        assert!(s.escalated_open > 0);
+        let escalated_open = report::Entity::find()
+            .filter(report::Column::EscalationLevel.gt(0))
+            .filter(report::Column::State.is_in(ReportState::OPEN.iter().copied()))
+            .count(db.conn())
+            .await
+            .unwrap();
+        assert!(escalated_open > 0);
+
+        // Bound members write in simulated chats only (a real bot token never writes to them),
+        // and every message queued for them was delivered by the chat simulator.
+        let bound = member::Entity::find()
+            .filter(member::Column::TelegramChatId.is_not_null())
+            .all(db.conn())
+            .await
+            .unwrap();
+        assert_eq!(bound.len() as u64, s.bound);
+        for m in &bound {
+            let chat = m.telegram_chat_id.unwrap();
+            assert!(
+                simulator::is_simulated_chat(chat),
+                "member {}: {chat}",
+                m.id
+            );
+            assert_eq!(m.telegram_user_id, Some(chat));
+            assert!(simulator::playable(m));
+        }
+        let rows = outbox::Entity::find().all(db.conn()).await.unwrap();
+        assert!(rows.len() > 1000, "{} queued messages", rows.len());
+        for r in &rows {
+            assert!(simulator::is_simulated_chat(r.chat_id), "outbox {}", r.id);
+            assert_eq!(r.status.code(), "sent", "outbox {}", r.id);
+        }
+        let shown = simulator_message::Entity::find()
+            .filter(simulator_message::Column::OutboxId.is_not_null())
+            .count(db.conn())
+            .await
+            .unwrap();
+        assert_eq!(
+            shown,
+            rows.len() as u64,
+            "each delivered message is in a transcript"
+        );
 
         // What the database holds agrees with the summary, and every report has a real timeline.
         let total = report::Entity::find().count(db.conn()).await.unwrap();
@@ -56,7 +99,7 @@ db_test!(
                 .all(db.conn())
                 .await
                 .unwrap();
-            assert_eq!(tl.first().unwrap().action, "submit");
+            assert_eq!(tl.first().unwrap().action.code(), "submit");
             assert_eq!(tl.last().unwrap().to_state, Some(ReportState::Closed));
             assert!(
                 tl.windows(2).all(|w| w[0].at <= w[1].at),
@@ -115,7 +158,7 @@ db_test!(
         let notices = notice::Entity::find().all(db.conn()).await.unwrap();
         assert_eq!(notices.len(), 2);
         for n in &notices {
-            assert_eq!(n.status, "active");
+            assert_eq!(n.status.code(), "active");
             let c = gridline_shared::notices::delivery_counts(db.conn(), &root, &[n.id])
                 .await
                 .unwrap()[&n.id];

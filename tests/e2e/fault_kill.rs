@@ -304,7 +304,7 @@ pub async fn wait_settled(db: &Db, fake: &FakeTelegram, filed: &[Filed], timeout
         let rows = receipt_rows(db).await;
         let open = rows
             .values()
-            .filter(|r| r.status == "pending" || r.status == "sending")
+            .filter(|r| r.status.code() == "pending" || r.status.code() == "sending")
             .count();
         let done = fake.pending_updates() == 0 && reports >= filed.len() && open == 0;
         if done {
@@ -415,7 +415,7 @@ pub async fn check_reports(db: &Db, fake: &FakeTelegram, filed: &[Filed]) -> Tal
         if row.retaken > 0 {
             tally.retaken_rows += 1;
         }
-        match row.status.as_str() {
+        match row.status.code() {
             "sent" => {
                 assert!(
                     copies >= 1,

@@ -4,7 +4,7 @@
 //!
 //! (Pure table tests of `decide()` live beside it in `shared/src/lifecycle_tests.rs`.)
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use gridline_shared::calendar::DayKind;
 use gridline_shared::domain::{
     Lang, MemberStatus, ReportKind, ReportState, ReturnReason, StaffRole, Urgency,
@@ -71,8 +71,7 @@ fn as_member(m: &member::Model) -> Actor {
 
 /// A UTC instant from a county-local (UTC+8) wall-clock time.
 fn cst(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    FixedOffset::east_opt(8 * 3600)
-        .unwrap()
+    gridline_shared::holidays::county_offset()
         .with_ymd_and_hms(y, m, d, h, min, 0)
         .single()
         .unwrap()
@@ -318,7 +317,7 @@ fn check_event(
         actor,
         "actor of {action}: {e:?}"
     );
-    assert_eq!(e.action, action, "{e:?}");
+    assert_eq!(e.action.code(), action, "{e:?}");
     assert_eq!(e.from_state, Some(from), "{e:?}");
     assert_eq!(e.to_state, Some(to), "{e:?}");
     assert_eq!(e.public, public, "public flag of {action}: {e:?}");
@@ -334,13 +333,10 @@ struct Expect<'a> {
 
 fn check_queued(rows: &[outbox::Model], report_id: i64, expected: &[Expect<'_>]) {
     let mut rows: Vec<&outbox::Model> = rows.iter().collect();
-    rows.sort_by_key(|r| (r.member_id, r.kind.clone()));
+    rows.sort_by_key(|r| (r.member_id, r.kind.code()));
     let mut expected: Vec<&Expect<'_>> = expected.iter().collect();
     expected.sort_by_key(|e| (Some(e.to.id), e.kind.to_owned()));
-    let got: Vec<(&str, Option<i64>)> = rows
-        .iter()
-        .map(|r| (r.kind.as_str(), r.member_id))
-        .collect();
+    let got: Vec<(&str, Option<i64>)> = rows.iter().map(|r| (r.kind.code(), r.member_id)).collect();
     let want: Vec<(&str, Option<i64>)> = expected.iter().map(|e| (e.kind, Some(e.to.id))).collect();
     assert_eq!(got, want, "queued messages (kind, member)");
     for (row, exp) in rows.iter().zip(expected) {
@@ -349,7 +345,7 @@ fn check_queued(rows: &[outbox::Model], report_id: i64, expected: &[Expect<'_>])
             row.priority, 0,
             "person-to-person messages go first: {row:?}"
         );
-        assert_eq!(row.status, "pending", "{row:?}");
+        assert_eq!(row.status.code(), "pending", "{row:?}");
         assert_eq!(row.report_id, Some(report_id), "{row:?}");
         assert_eq!(row.notice_id, None, "{row:?}");
         assert_eq!(row.attempts, 0, "{row:?}");
@@ -371,7 +367,7 @@ fn check_queued(rows: &[outbox::Model], report_id: i64, expected: &[Expect<'_>])
                 msg.text
             );
         }
-        if row.kind != "task" {
+        if row.kind.code() != "task" {
             assert!(msg.buttons.is_empty(), "{msg:?}");
         }
     }
@@ -379,7 +375,7 @@ fn check_queued(rows: &[outbox::Model], report_id: i64, expected: &[Expect<'_>])
 
 /// The task card's two buttons (接单 starts the work, 完成 finishes it).
 fn check_task_buttons(row: &outbox::Model, report_id: i64, start: &str, done: &str) {
-    assert_eq!(row.kind, "task");
+    assert_eq!(row.kind.code(), "task");
     let msg = row.message().unwrap();
     assert_eq!(
         msg.buttons,
@@ -472,7 +468,7 @@ db_test!(
             member_cols(&w.reporter)
         );
         assert_eq!(
-            (e.action.as_str(), e.from_state, e.to_state, e.public),
+            (e.action.code(), e.from_state, e.to_state, e.public),
             ("submit", None, Some(Submitted), true)
         );
         assert!(
@@ -542,7 +538,7 @@ db_test!(
                 },
             ],
         );
-        let card = s.queued.iter().find(|r| r.kind == "task").unwrap();
+        let card = s.queued.iter().find(|r| r.kind.code() == "task").unwrap();
         check_task_buttons(card, id, "接单", "完成");
         assert_eq!(s.report.assignee_member_id, Some(w.leader.id));
         assert_eq!(s.report.assignee_staff_id, None);
@@ -648,7 +644,7 @@ db_test!(
         let timeline: Vec<String> = events_of(&t.db, id)
             .await
             .into_iter()
-            .map(|e| e.action)
+            .map(|e| e.action.code().to_owned())
             .collect();
         assert_eq!(
             timeline,
@@ -1475,7 +1471,7 @@ db_test!(
         let timeline: Vec<(String, bool)> = events_of(&t.db, id)
             .await
             .into_iter()
-            .map(|e| (e.action, e.public))
+            .map(|e| (e.action.code().to_owned(), e.public))
             .collect();
         let expected = [
             ("submit", true),
@@ -1886,7 +1882,7 @@ db_test!(
         .await;
         assert_eq!(s.report.assignee_staff_id, Some(w.secretary.id));
         assert!(
-            s.queued.iter().all(|r| r.kind != "task"),
+            s.queued.iter().all(|r| r.kind.code() != "task"),
             "no task card when a staff member is assigned"
         );
     }
@@ -1945,7 +1941,7 @@ db_test!(
             ],
         );
         check_task_buttons(
-            s.queued.iter().find(|r| r.kind == "task").unwrap(),
+            s.queued.iter().find(|r| r.kind.code() == "task").unwrap(),
             id,
             "Accept",
             "Done",
@@ -2316,7 +2312,7 @@ db_test!(
             let actions: Vec<String> = events_of(&t.db, id)
                 .await
                 .into_iter()
-                .map(|e| e.action)
+                .map(|e| e.action.code().to_owned())
                 .collect();
             assert_eq!(actions, ["submit", "accept"], "#{id}");
         }
@@ -2360,7 +2356,7 @@ async fn same_report_accepted_once(t: TestDb) {
         let accepts = events_of(&t.db, id)
             .await
             .into_iter()
-            .filter(|e| e.action == "accept")
+            .filter(|e| e.action.code() == "accept")
             .count();
         assert_eq!(
             accepts, 1,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use gridline_shared::domain::{AreaLevel, MemberStatus, StaffRole};
+use gridline_shared::domain::{AreaLevel, AreaPath, MemberStatus, StaffRole};
 use gridline_shared::entity::{member, notice_batch, outbox};
 use gridline_shared::lifecycle::StaffActor;
 use gridline_shared::notices::{
@@ -100,7 +100,9 @@ db_test!(audience_count_and_scope, |t: TestDb| async move {
 
     // One town, and within it one role; a member who left is not counted, an unbound one is
     // counted but not reachable.
-    let town_id = areas::ancestor_id_at(&members[0].area_path, AreaLevel::Town).unwrap();
+    let town_id = AreaPath::stored(members[0].area_path.as_str())
+        .id_at(AreaLevel::Town)
+        .unwrap();
     let town = gridline_shared::entity::area::Entity::find_by_id(town_id)
         .one(t.db.conn())
         .await
@@ -308,7 +310,7 @@ db_test!(pause_resume_cancel, |t: TestDb| async move {
         outbox_rows(&t.db, id)
             .await
             .iter()
-            .all(|r| r.status == "held")
+            .all(|r| r.status.code() == "held")
     );
     assert!(notices::pause(&t.db, &county, id, now).await.is_err());
     assert_eq!(notices::resume(&t.db, &county, id, now).await.unwrap(), 10);
@@ -316,7 +318,7 @@ db_test!(pause_resume_cancel, |t: TestDb| async move {
         outbox_rows(&t.db, id)
             .await
             .iter()
-            .all(|r| r.status == "pending")
+            .all(|r| r.status.code() == "pending")
     );
     assert_eq!(notices::cancel(&t.db, &county, id, now).await.unwrap(), 10);
     let counts = notices::delivery_counts(t.db.conn(), &county.scope, &[id])

@@ -286,7 +286,7 @@ db_test!(every_action_through_the_panel, |t: TestDb| async move {
     let tasks: Vec<_> = outbox_to(&t, w.leader.id)
         .await
         .into_iter()
-        .filter(|o| o.kind == "task")
+        .filter(|o| o.kind.code() == "task")
         .collect();
     assert_eq!(tasks.len(), 1, "the grid leader gets a task card");
     assert!(
@@ -384,7 +384,7 @@ db_test!(every_action_through_the_panel, |t: TestDb| async move {
 
     // The timeline: one event per step, internal ones not public; reporter messages queued.
     let evs = events_of(&t.db, a).await;
-    let codes: Vec<_> = evs.iter().map(|e| e.action.as_str()).collect();
+    let codes: Vec<_> = evs.iter().map(|e| e.action.code()).collect();
     assert_eq!(
         codes,
         vec![
@@ -407,10 +407,14 @@ db_test!(every_action_through_the_panel, |t: TestDb| async move {
     );
     assert!(
         evs.iter()
-            .filter(|e| e.action == "comment")
+            .filter(|e| e.action.code() == "comment")
             .all(|e| !e.public)
     );
-    assert!(evs.iter().filter(|e| e.action == "reply").all(|e| e.public));
+    assert!(
+        evs.iter()
+            .filter(|e| e.action.code() == "reply")
+            .all(|e| e.public)
+    );
     assert_eq!(evs[6].note.as_deref(), Some(tpl[0].body.as_str()));
     let to_reporter = outbox_to(&t, w.reporter.id).await;
     let texts: Vec<String> = to_reporter

@@ -279,7 +279,11 @@ db_test!(
             .await
             .unwrap();
         assert!(queued.len() >= 2, "{queued:?}");
-        assert!(queued.iter().all(|o| o.simulated && o.status == "pending"));
+        assert!(
+            queued
+                .iter()
+                .all(|o| o.simulated && o.status.code() == "pending")
+        );
         let worker = Worker::new(t.db.clone(), MustNotSend, "sim-test");
         assert!(matches!(
             worker.try_execute_task().await.unwrap(),
@@ -301,7 +305,7 @@ db_test!(
         assert!(
             after
                 .iter()
-                .all(|o| o.status == "sent" && o.sent_at.is_some())
+                .all(|o| o.status.code() == "sent" && o.sent_at.is_some())
         );
         // Shown once, however often the page polls.
         let again = c.get(&format!("{chat_path}/log")).await;

@@ -286,7 +286,10 @@ async fn browser_simulator_binds_files_and_follows_an_incident() {
         .await
         .unwrap();
     assert!(!rows.is_empty());
-    assert!(rows.iter().all(|r| r.simulated && r.status == "sent"));
+    assert!(
+        rows.iter()
+            .all(|r| r.simulated && r.status.code() == "sent")
+    );
     // Scroll the chat to the newest message for the picture.
     tokio::time::sleep(Duration::from_millis(300)).await;
     screenshot(&c, "simulator.png").await;

@@ -74,8 +74,9 @@ pub async fn put(t: &TestDb, s: Spec) -> report::Model {
         .await
         .unwrap()
         .unwrap();
-    let community_id =
-        areas::ancestor_id_at(&origin.path, gridline_shared::domain::AreaLevel::Community).unwrap();
+    let community_id = gridline_shared::domain::AreaPath::stored(origin.path.as_str())
+        .id_at(gridline_shared::domain::AreaLevel::Community)
+        .unwrap();
     let community = area::Entity::find_by_id(community_id)
         .one(t.db.conn())
         .await

@@ -12,6 +12,8 @@
 
 use std::time::{Duration, Instant};
 
+use gridline_shared::domain::AreaPath;
+
 use chrono::{DateTime, SecondsFormat, TimeDelta, TimeZone, Utc};
 use gridline_shared::Db;
 use gridline_shared::domain::{AreaLevel, ReportKind, ReportState, Urgency};
@@ -91,7 +93,9 @@ pub async fn generate_reports(db: &Db, count: usize, seed: u64) -> Duration {
     let origins: Vec<Origin> = members
         .iter()
         .map(|m| {
-            let community_id = areas::ancestor_id_at(&m.area_path, AreaLevel::Community).unwrap();
+            let community_id = AreaPath::stored(m.area_path.as_str())
+                .id_at(AreaLevel::Community)
+                .unwrap();
             let marker = format!("/{community_id}/");
             let end = m.area_path.find(&marker).unwrap() + marker.len();
             Origin {

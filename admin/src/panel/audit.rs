@@ -7,7 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use gridline_shared::audit::{self, AuditAction, AuditQuery, AuditTarget, report_action};
 use gridline_shared::entity::category;
-use gridline_shared::{categories, inbox, staff};
+use gridline_shared::{categories, report_page, staff};
 use rust_i18n::t;
 
 use crate::app::AppState;
@@ -48,7 +48,7 @@ pub fn action_label(code: &str, locale: &str) -> String {
         return tr(locale, &key);
     }
     if let Some((action, refused)) = report_action(code)
-        && inbox::PANEL_ACTIONS.contains(&action)
+        && report_page::PANEL_ACTIONS.contains(&action)
     {
         let action = tr(locale, format!("panel.action.{action}"));
         let key = if refused {

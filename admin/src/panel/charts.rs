@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::app::escape_html as esc;
+use gridline_shared::text::escape_html as esc;
 
 /// One bar.
 pub struct Bar {

@@ -169,7 +169,9 @@ fn row(r: InboxRow, cats: &[category::Model], locale: &str) -> Row {
 
 /// Assignment choices for the bulk form: staff and grid leaders of the user's own area.
 async fn bulk_assignees(state: &AppState, user: &CurrentUser) -> Result<Vec<Opt>, PanelError> {
-    let choices = inbox::assignee_choices(state.db.conn(), &user.user.area_path).await?;
+    let choices =
+        gridline_shared::report_page::assignee_choices(state.db.conn(), &user.user.area_path)
+            .await?;
     let mut out = Vec::new();
     for (id, name) in choices.staff {
         out.push(opt(format!("s:{id}"), name, false));

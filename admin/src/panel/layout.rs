@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use gridline_shared::areas;
 use gridline_shared::domain::AreaLevel;
-use gridline_shared::holidays::county_offset;
 
 use crate::app::AppState;
 use crate::panel::session::{Ctx, CurrentUser};
@@ -184,12 +183,7 @@ pub fn with_param(uri: &str, name: &str, value: &str) -> String {
     format!("{path}?{}", ser.finish())
 }
 
-/// County-local `2026-03-02 10:00`.
-pub fn local_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&county_offset())
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
+pub use gridline_shared::holidays::local_time;
 
 pub fn local_time_opt(t: Option<DateTime<Utc>>) -> String {
     t.map(local_time).unwrap_or_default()

@@ -12,7 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use gridline_shared::domain::AreaLevel;
+use gridline_shared::domain::{AreaLevel, NoticeStatus};
 use gridline_shared::entity::notice;
 use gridline_shared::holidays::county_offset;
 use gridline_shared::notices::{
@@ -148,10 +148,10 @@ fn parse_time(s: Option<&str>, locale: &str) -> Result<Option<DateTime<Utc>>, Pa
 }
 
 fn status_label(locale: &str, n: &notice::Model, counts: &DeliveryCounts) -> (String, String) {
-    let code = if n.status == notices::STATUS_ACTIVE && counts.finished() {
+    let code = if n.status == NoticeStatus::Active && counts.finished() {
         "done"
     } else {
-        n.status.as_str()
+        n.status.code()
     };
     (tr(locale, format!("nt.status.{code}")), code.to_owned())
 }
@@ -537,7 +537,7 @@ pub async fn detail(
         .to_owned();
     let after = form.get("after").and_then(|s| s.parse::<i64>().ok());
     let (total, batches) = batch_rows(&state, &user, id).await?;
-    let count = if n.status == notices::STATUS_DRAFT {
+    let count = if n.status == NoticeStatus::Draft {
         Some(notices::audience_count(state.db.conn(), &scope, &n.audience()).await?)
     } else {
         None

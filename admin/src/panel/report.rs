@@ -9,10 +9,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use gridline_shared::domain::ReturnReason;
+use gridline_shared::domain::{ReturnReason, TimelineAction};
 use gridline_shared::entity::report;
-use gridline_shared::inbox::{self, ReportDetail};
+use gridline_shared::inbox;
 use gridline_shared::lifecycle::{Action, LifecycleError};
+use gridline_shared::report_page::{self, ReportDetail};
 use gridline_shared::{Problem, reports, response_templates};
 
 use crate::app::AppState;
@@ -256,9 +257,9 @@ fn timeline(d: &ReportDetail, locale: &str) -> Vec<TimelineLine> {
                 change,
                 note: e.note.clone().unwrap_or_default(),
                 internal: !e.public,
-                kind: match e.action.as_str() {
-                    "comment" => "comment",
-                    "reply" => "reply",
+                kind: match e.action {
+                    TimelineAction::Comment => "comment",
+                    TimelineAction::Reply => "reply",
                     _ => "step",
                 },
             }
@@ -275,7 +276,7 @@ async fn assignees(
 ) -> Result<Vec<Opt>, PanelError> {
     let r = &d.report;
     Ok(if d.actions.contains(&"assign") {
-        let c = inbox::assignee_choices(state.db.conn(), &r.handling_area_path).await?;
+        let c = report_page::assignee_choices(state.db.conn(), &r.handling_area_path).await?;
         let mut v: Vec<Opt> = c
             .staff
             .into_iter()
@@ -382,10 +383,10 @@ pub async fn page(
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Response, PanelError> {
     let id: i64 = id.parse().map_err(|_| PanelError::NotFound)?;
-    let d = inbox::detail(state.db.conn(), &user.actor(), id, Utc::now()).await?;
+    let d = report_page::detail(state.db.conn(), &user.actor(), id, Utc::now()).await?;
     let done = FormData::parse(raw.as_deref().unwrap_or("").as_bytes())
         .get("done")
-        .filter(|c| inbox::PANEL_ACTIONS.contains(c))
+        .filter(|c| report_page::PANEL_ACTIONS.contains(c))
         .map(|c| tr(user.locale, format!("panel.flash.{c}")));
     Ok(render(&state, &user, d, done, None).await?.into_response())
 }
@@ -398,7 +399,7 @@ pub async fn attachment(
 ) -> Result<Response, PanelError> {
     let id: i64 = id.parse().map_err(|_| PanelError::NotFound)?;
     let aid: i64 = aid.parse().map_err(|_| PanelError::NotFound)?;
-    let a = inbox::attachment_in_scope(state.db.conn(), &user.scope(), id, aid).await?;
+    let a = report_page::attachment_in_scope(state.db.conn(), &user.scope(), id, aid).await?;
     let mime = a.mime.as_deref().unwrap_or("");
     let data = a.data.unwrap_or_default();
     // Only a few image types are shown inline, and only when the bytes are what the type
@@ -524,7 +525,7 @@ async fn refuse(
     status: StatusCode,
     message: String,
 ) -> Result<Response, PanelError> {
-    let d = inbox::detail(state.db.conn(), &user.actor(), id, Utc::now()).await?;
+    let d = report_page::detail(state.db.conn(), &user.actor(), id, Utc::now()).await?;
     let page = render(state, user, d, None, Some(message)).await?;
     Ok((status, page).into_response())
 }
@@ -540,7 +541,7 @@ pub async fn act(
     let id: i64 = id.parse().map_err(|_| PanelError::NotFound)?;
     // Outside the scope nothing else is said: 404 before reading the form.
     reports::find_in_scope(state.db.conn(), &user.scope(), id).await?;
-    if !inbox::PANEL_ACTIONS.contains(&code.as_str()) {
+    if !report_page::PANEL_ACTIONS.contains(&code.as_str()) {
         return Err(PanelError::NotFound);
     }
     let action = match action_from_form(&state, &code, &form, locale).await {

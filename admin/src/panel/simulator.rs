@@ -391,7 +391,7 @@ async fn answer(
             let key = e.i18n_key().unwrap_or("panel.error.internal");
             if fetch {
                 // HTML (the panel turns other client errors into its error page).
-                let text = crate::app::escape_html(&tr(locale, key));
+                let text = gridline_shared::text::escape_html(&tr(locale, key));
                 Ok((
                     StatusCode::UNPROCESSABLE_ENTITY,
                     Html(format!("<p class=\"sim-refusal\">{text}</p>")),

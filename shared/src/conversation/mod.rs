@@ -1,7 +1,7 @@
 //! The bot's conversation as a pure state machine: `state + input → new state + effects`.
 //!
-//! Nothing here knows Telegram. An adapter (the teloxide bot in `gridline-bot`, later a chat
-//! simulator in the panel or another messenger) turns what the user did into an [`Input`],
+//! Nothing here knows Telegram. An adapter (the teloxide bot in `gridline-bot`, the chat
+//! simulator in [`crate::simulator`]) turns what the user did into an [`Input`],
 //! and [`runner::handle`] loads the chat's [`State`] and the facts the machine needs into a
 //! [`Context`], calls [`machine::step`], performs the core commands among the [`Effect`]s in
 //! the same database transaction that stores the new state and marks the update handled, and

@@ -282,13 +282,7 @@ fn photo_count(d: &Draft, lang: Lang) -> String {
 }
 
 fn preview(text: &str) -> String {
-    if text.chars().count() > PREVIEW_CHARS {
-        let mut s: String = text.chars().take(PREVIEW_CHARS).collect();
-        s.push('…');
-        s
-    } else {
-        text.to_owned()
-    }
+    crate::text::excerpt(text, PREVIEW_CHARS)
 }
 
 fn line(out: &mut String, lang: Lang, key: &str, value: Option<String>) {

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::bot_store;
 use crate::db::Db;
-use crate::domain::{Lang, MemberStatus, Phone, ReportKind};
+use crate::domain::{Lang, MemberStatus, OutboxStatus, Phone, ReportKind};
 use crate::entity::{area, attachment, category, member, report};
 use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::{Action, Actor, LifecycleError, Refusal, transition_in};
@@ -236,26 +236,7 @@ async fn run(
     now: DateTime<Utc>,
 ) -> CoreResult<Outcome> {
     let chat_id = incoming.chat_id;
-    let mut member = match incoming.user_id {
-        Some(uid) => {
-            member::Entity::find()
-                .filter(member::Column::TelegramUserId.eq(uid))
-                .one(txn)
-                .await?
-        }
-        None => None,
-    };
-    // A member who blocked the bot and writes again can be reached again.
-    if let Some(m) = &member
-        && m.status == MemberStatus::Blocked
-        && incoming.private
-    {
-        let mut active: member::ActiveModel = m.clone().into();
-        active.status = Set(MemberStatus::Active);
-        active.telegram_chat_id = Set(Some(chat_id));
-        active.updated_at = Set(now);
-        member = Some(active.update(txn).await?);
-    }
+    let member = sender(txn, &incoming, now).await?;
     let left = member
         .as_ref()
         .is_some_and(|m| m.status == MemberStatus::Left);
@@ -266,31 +247,110 @@ async fn run(
         .unwrap_or_else(|| guess_lang(incoming.language_code.as_deref()));
 
     let state = bot_store::load_state(txn, chat_id).await?;
+    let user_id = incoming.user_id;
+    let (private, nonce) = (incoming.private, incoming.update_id);
+    let input = as_follow_up(txn, incoming, active_member.is_some()).await?;
+    let report = report_facts(txn, &input, active_member.as_ref()).await?;
+    let ctx = Context {
+        member_id: active_member.as_ref().map(|m| m.id),
+        left,
+        private,
+        lang,
+        categories: load_categories(txn).await?,
+        max_file_bytes: settings.max_file_bytes,
+        nonce,
+        report,
+    };
+    let (new_state, effects) = machine::step(state, &ctx, input);
 
-    // A reply to a message about a report is a follow-up on that report.
-    let mut input = incoming.input;
-    if let (Some(to), Some(_)) = (incoming.reply_to, &active_member)
-        && incoming.private
-        && let Some(report_id) = bot_store::report_of_message(txn, chat_id, to)
-            .await?
-            .or(incoming.reply_to_report)
-    {
-        input = match input {
-            Input::Text(text) => Input::FollowUp {
-                report_id,
-                text: Some(text),
-                file: None,
-            },
-            Input::File { file, caption } => Input::FollowUp {
-                report_id,
-                text: caption,
-                file: Some(file),
-            },
-            other => other,
-        };
+    let mut turn = Turn {
+        chat_id,
+        user_id,
+        member: active_member,
+        lang,
+        out: Outcome::default(),
+    };
+    for effect in effects {
+        turn.apply(txn, effect, &ctx, durable, now).await?;
     }
+    bot_store::save_state(
+        txn,
+        chat_id,
+        turn.member.as_ref().map(|m| m.id),
+        &new_state,
+        now,
+    )
+    .await?;
+    Ok(turn.out)
+}
 
-    let report_id = match &input {
+/// The member writing (by their messenger user id), if bound. A member who blocked the bot and
+/// writes again in private can be reached again.
+async fn sender(
+    txn: &impl ConnectionTrait,
+    incoming: &Incoming,
+    now: DateTime<Utc>,
+) -> CoreResult<Option<member::Model>> {
+    let member = match incoming.user_id {
+        Some(uid) => {
+            member::Entity::find()
+                .filter(member::Column::TelegramUserId.eq(uid))
+                .one(txn)
+                .await?
+        }
+        None => None,
+    };
+    match member {
+        Some(m) if m.status == MemberStatus::Blocked && incoming.private => {
+            let mut active: member::ActiveModel = m.into();
+            active.status = Set(MemberStatus::Active);
+            active.telegram_chat_id = Set(Some(incoming.chat_id));
+            active.updated_at = Set(now);
+            Ok(Some(active.update(txn).await?))
+        }
+        other => Ok(other),
+    }
+}
+
+/// The update's input, where a reply to a message about a report becomes a follow-up on that
+/// report (for a bound member in private).
+async fn as_follow_up(
+    txn: &impl ConnectionTrait,
+    incoming: Incoming,
+    bound: bool,
+) -> CoreResult<Input> {
+    let input = incoming.input;
+    let Some(to) = incoming.reply_to.filter(|_| bound && incoming.private) else {
+        return Ok(input);
+    };
+    let Some(report_id) = bot_store::report_of_message(txn, incoming.chat_id, to)
+        .await?
+        .or(incoming.reply_to_report)
+    else {
+        return Ok(input);
+    };
+    Ok(match input {
+        Input::Text(text) => Input::FollowUp {
+            report_id,
+            text: Some(text),
+            file: None,
+        },
+        Input::File { file, caption } => Input::FollowUp {
+            report_id,
+            text: caption,
+            file: Some(file),
+        },
+        other => other,
+    })
+}
+
+/// What the machine needs to know about the report a task button names, for a bound member.
+async fn report_facts(
+    txn: &impl ConnectionTrait,
+    input: &Input,
+    member: Option<&member::Model>,
+) -> CoreResult<Option<ReportFacts>> {
+    let report_id = match input {
         Input::Callback { data } => {
             let parts: Vec<&str> = data.split(':').collect();
             match parts.as_slice() {
@@ -300,37 +360,42 @@ async fn run(
         }
         _ => None,
     };
-    let facts = match (report_id, &active_member) {
-        (Some(id), Some(m)) => {
-            report::Entity::find_by_id(id)
-                .one(txn)
-                .await?
-                .map(|r| ReportFacts {
-                    id: r.id,
-                    state: r.state,
-                    is_reporter: r.reporter_member_id == Some(m.id),
-                    is_assignee: r.assignee_member_id == Some(m.id),
-                })
-        }
-        _ => None,
+    let (Some(id), Some(m)) = (report_id, member) else {
+        return Ok(None);
     };
-    let categories = load_categories(txn).await?;
-    let ctx = Context {
-        member_id: active_member.as_ref().map(|m| m.id),
-        left,
-        private: incoming.private,
-        lang,
-        categories,
-        max_file_bytes: settings.max_file_bytes,
-        nonce: incoming.update_id,
-        report: facts,
-    };
-    let (new_state, effects) = machine::step(state, &ctx, input);
+    Ok(report::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .map(|r| ReportFacts {
+            id: r.id,
+            state: r.state,
+            is_reporter: r.reporter_member_id == Some(m.id),
+            is_assignee: r.assignee_member_id == Some(m.id),
+        }))
+}
 
-    let mut out = Outcome::default();
-    let mut bound_member = active_member.clone();
-    let mut lang = lang;
-    for effect in effects {
+/// One update's effects being carried out: who is writing (binding can change it), in which
+/// language (`/lang` can change it), and what to answer.
+struct Turn {
+    chat_id: i64,
+    user_id: Option<i64>,
+    member: Option<member::Model>,
+    lang: Lang,
+    out: Outcome,
+}
+
+impl Turn {
+    /// Carries out one effect of the machine: the core command it names, and its reply.
+    async fn apply(
+        &mut self,
+        txn: &impl ConnectionTrait,
+        effect: Effect,
+        ctx: &Context,
+        durable: Option<&DurableReceipts>,
+        now: DateTime<Utc>,
+    ) -> CoreResult<()> {
+        let (chat_id, lang) = (self.chat_id, self.lang);
+        let out = &mut self.out;
         match effect {
             Effect::Send(m) => out.replies.push(send(m.text, m.keyboard)),
             Effect::Answer(a) => out.replies.push(Reply::Answer(a)),
@@ -340,54 +405,34 @@ async fn run(
             }),
             Effect::ClearButtons => out.replies.push(Reply::ClearButtons),
             Effect::Bind(by) => {
-                let (reply, bound) = bind(txn, by, incoming.user_id, chat_id, lang, now).await?;
+                let (reply, bound) = bind(txn, by, self.user_id, chat_id, lang, now).await?;
                 out.replies.push(reply);
                 if bound.is_some() {
-                    bound_member = bound;
+                    self.member = bound;
                 }
             }
             Effect::SetLang(new) => {
-                if let Some(m) = &bound_member {
+                if let Some(m) = &self.member {
                     let mut active: member::ActiveModel = m.clone().into();
                     active.language = Set(new);
                     active.updated_at = Set(now);
-                    bound_member = Some(active.update(txn).await?);
-                    lang = new;
+                    self.member = Some(active.update(txn).await?);
+                    self.lang = new;
                 }
             }
             Effect::ListMine => {
-                if let Some(m) = &bound_member {
-                    out.replies.push(list_mine(txn, m, &ctx, lang).await?);
+                if let Some(m) = &self.member {
+                    out.replies.push(list_mine(txn, m, ctx, lang).await?);
                 }
             }
             Effect::Submit(draft) => {
-                if let Some(m) = &bound_member {
-                    submit(txn, m, chat_id, *draft, &ctx, durable, now, &mut out).await?;
+                if let Some(m) = &self.member {
+                    submit(txn, m, chat_id, *draft, ctx, durable, now, out).await?;
                 }
             }
             Effect::StartTask(id) => {
-                if let Some(m) = &bound_member {
-                    match transition_in(txn, &Actor::Member { id: m.id }, id, Action::Start, now)
-                        .await
-                    {
-                        Ok(t) => {
-                            out.replies.push(Reply::ReplaceButtons(vec![vec![Button {
-                                label: tr("msg.task.done_button", lang),
-                                data: format!("task:done:{id}"),
-                            }]]));
-                            out.replies.push(Reply::Send {
-                                text: t!(
-                                    "bot.task.started",
-                                    locale = lang.locale(),
-                                    id = t.report.id
-                                )
-                                .into_owned(),
-                                keyboard: Keyboard::None,
-                                report_id: Some(t.report.id),
-                            });
-                        }
-                        Err(e) => out.replies.push(refused(e, lang)?),
-                    }
+                if let Some(m) = &self.member {
+                    start_task(txn, m, id, lang, now, out).await?;
                 }
             }
             Effect::ResolveTask {
@@ -395,11 +440,11 @@ async fn run(
                 note,
                 files,
             } => {
-                if let Some(m) = &bound_member {
+                if let Some(m) = &self.member {
                     let action = Action::Resolve { note: Some(note) };
                     let done = ("bot.task.resolved", render::menu(lang));
                     step_with_files(
-                        txn, m, chat_id, report_id, action, &files, done, lang, now, &mut out,
+                        txn, m, chat_id, report_id, action, &files, done, lang, now, out,
                     )
                     .await?;
                 }
@@ -409,31 +454,49 @@ async fn run(
                 note,
                 files,
             } => {
-                if let Some(m) = &bound_member {
+                if let Some(m) = &self.member {
                     let action = Action::AddInfo { note };
                     let done = ("bot.followup.added", Keyboard::None);
                     step_with_files(
-                        txn, m, chat_id, report_id, action, &files, done, lang, now, &mut out,
+                        txn, m, chat_id, report_id, action, &files, done, lang, now, out,
                     )
                     .await?;
                 }
             }
             Effect::Acknowledge(notice_id) => {
-                if let Some(m) = &bound_member {
+                if let Some(m) = &self.member {
                     out.acks.push((notice_id, m.id, lang));
                 }
             }
         }
+        Ok(())
     }
-    bot_store::save_state(
-        txn,
-        chat_id,
-        bound_member.as_ref().map(|m| m.id),
-        &new_state,
-        now,
-    )
-    .await?;
-    Ok(out)
+}
+
+/// 开始处置 on a task card: the transition, the card's button becomes 完成, and a reply.
+async fn start_task(
+    txn: &impl ConnectionTrait,
+    m: &member::Model,
+    id: i64,
+    lang: Lang,
+    now: DateTime<Utc>,
+    out: &mut Outcome,
+) -> CoreResult<()> {
+    match transition_in(txn, &Actor::Member { id: m.id }, id, Action::Start, now).await {
+        Ok(t) => {
+            out.replies.push(Reply::ReplaceButtons(vec![vec![Button {
+                label: tr("msg.task.done_button", lang),
+                data: format!("task:done:{id}"),
+            }]]));
+            out.replies.push(Reply::Send {
+                text: t!("bot.task.started", locale = lang.locale(), id = t.report.id).into_owned(),
+                keyboard: Keyboard::None,
+                report_id: Some(t.report.id),
+            });
+        }
+        Err(e) => out.replies.push(refused(e, lang)?),
+    }
+    Ok(())
 }
 
 async fn load_categories(db: &impl ConnectionTrait) -> CoreResult<Vec<CategoryOption>> {
@@ -563,13 +626,7 @@ async fn bind(
             "bot.bind.phone_taken"
         });
     }
-    let mut active: member::ActiveModel = m.into();
-    active.telegram_user_id = Set(Some(user_id));
-    active.telegram_chat_id = Set(Some(chat_id));
-    active.bound_at = Set(Some(now));
-    active.status = Set(MemberStatus::Active);
-    active.updated_at = Set(now);
-    let m = active.update(txn).await?;
+    let m = crate::members::bind(txn, m, user_id, chat_id, now).await?;
     tracing::info!(member = m.id, "member bound to Telegram");
     let area_name = area::Entity::find_by_id(m.area_id)
         .one(txn)
@@ -784,7 +841,7 @@ async fn queue_receipt(
         .map_err(|e| CoreError::Internal(format!("payload: {e}")))?;
     let kind = MessageKind::Reply;
     let row = outbox::ActiveModel {
-        kind: Set(kind.code().to_owned()),
+        kind: Set(kind),
         priority: Set(kind.priority()),
         member_id: Set(Some(m.id)),
         chat_id: Set(chat_id),
@@ -792,7 +849,7 @@ async fn queue_receipt(
         notice_id: Set(None),
         payload: Set(payload),
         dedupe_key: Set(Some(dedupe)),
-        status: Set(crate::delivery::STATUS_SENDING.to_owned()),
+        status: Set(OutboxStatus::Sending),
         attempts: Set(1),
         not_before: Set(now),
         lease_owner: Set(Some(durable.owner.clone())),
@@ -849,8 +906,8 @@ async fn attach(
     Ok(())
 }
 
-/// Routes a press of a notice's 收到 button to the notices module (the queue's issue owns
-/// notices; acknowledging is idempotent there). `notices::acknowledge` opens its own write
+/// Routes a press of a notice's 收到 button to the notices module (acknowledging is idempotent
+/// there). `notices::acknowledge` opens its own write
 /// transaction, so it runs right after this update's transaction commits; pressing again after
 /// a crash in between records it then.
 async fn route_notice_ack(

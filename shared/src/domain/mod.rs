@@ -1,11 +1,13 @@
 //! Domain newtypes and enums, each with `parse()` and unit tests beside it. The enums are
 //! stored as short lowercase strings (`DeriveActiveEnum`), so the database stays readable.
 
+pub mod area_path;
 pub mod phone;
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use area_path::AreaPath;
 pub use phone::Phone;
 
 /// Declares a domain enum stored as a short string code, with `code()`, `parse()`, `ALL`,
@@ -212,6 +214,75 @@ string_enum! {
 }
 
 string_enum! {
+    /// One line of a report's timeline (`report_events.action`): filing, then the lifecycle's
+    /// actions ([`crate::lifecycle::Action::timeline_action`]).
+    pub enum TimelineAction {
+        Submit = "submit",
+        Accept = "accept",
+        Assign = "assign",
+        Start = "start",
+        Return = "return",
+        Resubmit = "resubmit",
+        Reject = "reject",
+        Duplicate = "duplicate",
+        Resolve = "resolve",
+        VerifyFail = "verify_fail",
+        Close = "close",
+        Reopen = "reopen",
+        Escalate = "escalate",
+        Comment = "comment",
+        Reply = "reply",
+        AddInfo = "add_info",
+    }
+}
+
+string_enum! {
+    /// What a queued message (an `outbox` row) is, for priorities and counts.
+    pub enum MessageKind {
+        ReportUpdate = "report_update",
+        Task = "task",
+        Reply = "reply",
+        Notice = "notice",
+        Reminder = "reminder",
+    }
+}
+
+string_enum! {
+    /// Where a queued message (an `outbox` row) stands.
+    pub enum OutboxStatus {
+        /// Waiting for its time and a worker.
+        Pending = "pending",
+        /// Claimed by a worker (or held by the bot for a receipt) under a lease.
+        Sending = "sending",
+        Sent = "sent",
+        /// Given up: a 4xx other than 403, or 5xx/connection errors too many times.
+        Failed = "failed",
+        /// The member blocked the bot (403).
+        Blocked = "blocked",
+        /// Telegram may have accepted it but the answer never came: not resent blindly.
+        Uncertain = "uncertain",
+        /// Its notice is paused.
+        Held = "held",
+        /// Its notice was cancelled before it went out.
+        Cancelled = "cancelled",
+    }
+}
+
+string_enum! {
+    /// Where a notice stands.
+    pub enum NoticeStatus {
+        /// Composed, not sent.
+        Draft = "draft",
+        /// Sent: its messages go out batch by batch.
+        Active = "active",
+        /// Sending stopped; the messages not yet taken are held.
+        Paused = "paused",
+        /// Whatever was not sent is cancelled.
+        Cancelled = "cancelled",
+    }
+}
+
+string_enum! {
     /// The language a member or a staff user reads. Chinese first.
     pub enum Lang {
         Zh = "zh-CN",
@@ -249,6 +320,20 @@ mod tests {
         for &r in ReturnReason::ALL {
             assert_eq!(ReturnReason::parse(r.code()), Some(r));
         }
+        for &a in TimelineAction::ALL {
+            assert_eq!(TimelineAction::parse(a.code()), Some(a));
+        }
+        for &s in OutboxStatus::ALL {
+            assert_eq!(OutboxStatus::parse(s.code()), Some(s));
+        }
+        for &k in MessageKind::ALL {
+            assert_eq!(MessageKind::parse(k.code()), Some(k));
+        }
+        for &s in NoticeStatus::ALL {
+            assert_eq!(NoticeStatus::parse(s.code()), Some(s));
+        }
+        assert_eq!(TimelineAction::VerifyFail.code(), "verify_fail");
+        assert_eq!(MessageKind::ReportUpdate.code(), "report_update");
         assert_eq!(ReportState::InProgress.code(), "in_progress");
         assert_eq!(StaffRole::CountyAdmin.code(), "county-admin");
         assert_eq!(Lang::En.locale(), "en");

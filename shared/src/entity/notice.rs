@@ -1,3 +1,4 @@
+use crate::domain::NoticeStatus;
 use sea_orm::entity::prelude::*;
 
 /// A notice to members: text, optional attachment, audience, batches (see `crate::notices`).
@@ -20,8 +21,7 @@ pub struct Model {
     pub area_id: i64,
     pub area_path: String,
     pub created_by: Option<i64>,
-    /// `draft`, `active`, `paused`, `cancelled`.
-    pub status: String,
+    pub status: NoticeStatus,
     /// When to remind those who have not acknowledged (cleared once done).
     pub remind_at: Option<DateTimeUtc>,
     pub reminders_sent: i32,

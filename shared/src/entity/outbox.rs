@@ -1,3 +1,4 @@
+use crate::domain::{MessageKind, OutboxStatus};
 use sea_orm::entity::prelude::*;
 
 /// One message the bot sends on its own initiative, written in the same transaction as the
@@ -7,8 +8,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// `report_update`, `task`, `reply`, `notice`, `reminder`.
-    pub kind: String,
+    pub kind: MessageKind,
     /// Lower goes first: person-to-person messages before bulk notices.
     pub priority: i16,
     pub member_id: Option<i64>,
@@ -19,9 +19,7 @@ pub struct Model {
     pub payload: String,
     /// At most one row per key (e.g. one notice per member).
     pub dedupe_key: Option<String>,
-    /// `pending`, `sending`, `sent`, `failed`, `blocked`, `cancelled`, `held` (notice paused),
-    /// `uncertain` (Telegram may have accepted it but the answer never came: not resent blindly).
-    pub status: String,
+    pub status: OutboxStatus,
     pub attempts: i32,
     pub not_before: DateTimeUtc,
     pub lease_owner: Option<String>,

@@ -1,4 +1,4 @@
-use crate::domain::ReportState;
+use crate::domain::{ReportState, TimelineAction};
 use sea_orm::entity::prelude::*;
 
 /// One line of a report's timeline: who did what, when, from which state to which.
@@ -13,8 +13,7 @@ pub struct Model {
     pub actor_kind: String,
     pub actor_staff_id: Option<i64>,
     pub actor_member_id: Option<i64>,
-    /// The action code (`accept`, `assign`, `comment`, `reply` …).
-    pub action: String,
+    pub action: TimelineAction,
     pub from_state: Option<ReportState>,
     pub to_state: Option<ReportState>,
     pub note: Option<String>,
