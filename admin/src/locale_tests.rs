@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use gridline_shared::audit::{AuditAction, AuditTarget};
+use gridline_shared::county_settings::Setting;
 use gridline_shared::domain::ReportState;
 use gridline_shared::lifecycle::Refusal;
 use gridline_shared::problem::text_faults;
@@ -112,11 +113,19 @@ fn every_audit_action_and_target_in_both_languages() {
         AuditTarget::User("zhang".into()),
         AuditTarget::Category("hazard".into()),
         AuditTarget::Day(day),
+        AuditTarget::Setting("auto_escalation".into()),
     ] {
         let text = t.to_string();
         let zh = target_label(&text, &[], "zh-CN");
         assert!(has_text(&format!("panel.audit.target.{}", t.kind()), "en"));
-        assert!(zh != text && zh.contains(&t.id()), "{text}: {zh}");
+        // A setting is named by its label, anything else by its id.
+        let named = match &t {
+            AuditTarget::Setting(key) => Setting::parse(key)
+                .map(|s| crate::tr("zh-CN", s.label_key()))
+                .unwrap_or_default(),
+            other => other.id(),
+        };
+        assert!(zh != text && zh.contains(&named), "{text}: {zh}");
     }
     // What this version does not know is shown as stored.
     assert_eq!(action_label("future.thing", "zh-CN"), "future.thing");
@@ -222,4 +231,17 @@ fn every_key_named_in_code_and_templates_exists_in_both_languages() {
         literal_keys(r#"t!("panel.a.b") "panel.css" "nt.x.{y}" "x""#),
         vec!["panel.a.b"]
     );
+}
+
+#[test]
+fn every_county_setting_has_a_label_and_a_hint() {
+    for s in Setting::all() {
+        for key in [s.label_key(), s.hint_key()] {
+            let zh = crate::tr("zh-CN", &key);
+            let en = crate::tr("en", &key);
+            assert!(zh != key && en != key, "{key} has no text");
+            let faults = text_faults(&zh, &en);
+            assert!(faults.is_empty(), "{key}: {faults:?}");
+        }
+    }
 }

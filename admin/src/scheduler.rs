@@ -1,10 +1,12 @@
 //! Background chores of `gridline serve`: every minute, escalate overdue reports (the core's
-//! `lifecycle::escalate_overdue`) and delete ended panel sessions. Safe to run in several
-//! processes at once.
+//! `lifecycle::escalate_overdue`) when the county turned automatic escalation on
+//! (`county_settings::Setting::AutoEscalation`, off by default), and delete ended panel
+//! sessions. Safe to run in several processes at once.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use gridline_shared::county_settings::{self, Setting};
 use gridline_shared::{CoreResult, Db, lifecycle, panel_sessions};
 
 pub const INTERVAL: Duration = Duration::from_secs(60);
@@ -18,7 +20,12 @@ pub struct Tick {
 
 /// One step at `now` (tests call this directly).
 pub async fn tick(db: &Db, now: DateTime<Utc>) -> CoreResult<Tick> {
-    let escalated = lifecycle::escalate_overdue(db, now).await?;
+    let settings = county_settings::load(db.conn()).await?;
+    let escalated = if settings.is_on(Setting::AutoEscalation) {
+        lifecycle::escalate_overdue(db, now).await?
+    } else {
+        0
+    };
     let sessions_purged = panel_sessions::purge_ended(db, now).await?;
     Ok(Tick {
         escalated,

@@ -14,6 +14,7 @@ mod m20261129_000005_api;
 mod m20261129_000006_dashboard;
 mod m20261129_000007_simulator;
 mod m20261129_000008_counters;
+mod m20261208_000010_county_settings;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_dashboard::Migration),
             Box::new(m20261129_000007_simulator::Migration),
             Box::new(m20261129_000008_counters::Migration),
+            Box::new(m20261208_000010_county_settings::Migration),
         ]
     }
 }
@@ -45,6 +47,7 @@ const SOURCES: &[&str] = &[
     include_str!("m20261129_000006_dashboard.rs"),
     include_str!("m20261129_000007_simulator.rs"),
     include_str!("m20261129_000008_counters.rs"),
+    include_str!("m20261208_000010_county_settings.rs"),
 ];
 
 /// A fingerprint of the migration set (names and sources), used to name the PostgreSQL test

@@ -89,6 +89,8 @@ pub enum AuditAction {
     NoticeExport,
     #[strum(serialize = "simulator.input")]
     SimulatorInput,
+    #[strum(serialize = "settings.change")]
+    SettingsChange,
 }
 
 impl AuditAction {
@@ -129,6 +131,8 @@ pub enum AuditTarget {
     Category(String),
     /// A day of the holiday table.
     Day(NaiveDate),
+    /// A county setting, by key.
+    Setting(String),
 }
 
 impl AuditTarget {
@@ -143,6 +147,7 @@ impl AuditTarget {
             AuditTarget::User(_) => "user",
             AuditTarget::Category(_) => "category",
             AuditTarget::Day(_) => "day",
+            AuditTarget::Setting(_) => "setting",
         }
     }
 
@@ -154,7 +159,9 @@ impl AuditTarget {
             | AuditTarget::Area(id)
             | AuditTarget::Member(id)
             | AuditTarget::ApiToken(id) => id.to_string(),
-            AuditTarget::User(name) | AuditTarget::Category(name) => name.clone(),
+            AuditTarget::User(name) | AuditTarget::Category(name) | AuditTarget::Setting(name) => {
+                name.clone()
+            }
             AuditTarget::Day(day) => day.to_string(),
         }
     }
@@ -180,6 +187,7 @@ impl FromStr for AuditTarget {
             "user" => AuditTarget::User(id.to_owned()),
             "category" => AuditTarget::Category(id.to_owned()),
             "day" => AuditTarget::Day(id.parse().map_err(|_| ())?),
+            "setting" => AuditTarget::Setting(id.to_owned()),
             _ => return Err(()),
         })
     }

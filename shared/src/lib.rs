@@ -15,6 +15,7 @@ pub mod calendar;
 pub mod categories;
 pub mod conversation;
 pub mod counters;
+pub mod county_settings;
 pub mod db;
 pub mod delivery;
 pub mod domain;

@@ -150,6 +150,14 @@ pub enum Problem {
     /// Pausing what is not sending, resuming what is not paused, reminding about a draft…
     NoticeWrongState,
     NoticeCancelled,
+
+    // County settings ------------------------------------------------------------------------
+    /// A number setting given something that is not a whole number.
+    SettingNotANumber,
+    SettingOutOfRange {
+        min: i64,
+        max: i64,
+    },
 }
 
 impl Problem {
@@ -173,6 +181,9 @@ impl Problem {
             TooManyRowsForXlsx { max } => vec![("max", max.to_string())],
             BatchIntervalOutOfRange { max } => vec![("max", max.to_string())],
             PasswordTooShort { min } => vec![("min", min.to_string())],
+            SettingOutOfRange { min, max } => {
+                vec![("min", min.to_string()), ("max", max.to_string())]
+            }
             AttachmentTooLarge { max_mb } => vec![("max_mb", max_mb.to_string())],
             NoticeTextTooLong { length, max } | NoticeCaptionTooLong { length, max } => {
                 vec![("length", length.to_string()), ("max", max.to_string())]
@@ -212,7 +223,8 @@ impl Problem {
             | BatchAreaLevel
             | NoticeAlreadySent
             | NoticeWrongState
-            | NoticeCancelled => Vec::new(),
+            | NoticeCancelled
+            | SettingNotANumber => Vec::new(),
         }
     }
 

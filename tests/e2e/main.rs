@@ -12,6 +12,7 @@ mod bot_robust;
 mod bot_support;
 mod cli;
 mod counters;
+mod county_settings;
 mod delivery;
 mod delivery_queue;
 mod demo;

@@ -1,7 +1,9 @@
 //! The escalation scheduler, step by step: red reports move up one level per missed deadline,
-//! once, with a fresh clock for the new owner, and stop at the county.
+//! once, with a fresh clock for the new owner, and stop at the county — when the county turned
+//! automatic escalation on (off by default: overdue work is supervised, not moved).
 
 use chrono::{Duration, Utc};
+use gridline_shared::county_settings::{self, Setting, Value};
 use gridline_shared::domain::{ReportKind, ReportState};
 use gridline_shared::entity::{report, report_event};
 use gridline_shared::lifecycle::{self, Action, Actor, StaffActor};
@@ -67,8 +69,20 @@ db_test!(
         assert_eq!(ev[0].actor_kind, "system");
         assert!(!ev[0].public);
 
-        // The town misses its deadline too: up to the county, and no further.
+        // The town misses its deadline too. Automatic escalation is off by default: the
+        // scheduler leaves it where it is.
         make_overdue(&t, late.id).await;
+        let tick = gridline_admin::scheduler::tick(&t.db, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(tick.escalated, 0);
+        assert_eq!(reload(&t.db, late.id).await.handling_area_id, w.town.id);
+        // Once the county turns it on: up to the county, and no further.
+        let on = [(Setting::AutoEscalation, Value::Switch(true))];
+        let county = StaffActor::of(&w.county);
+        county_settings::update(&t.db, &county, &on, None, Utc::now())
+            .await
+            .unwrap();
         let tick = gridline_admin::scheduler::tick(&t.db, Utc::now())
             .await
             .unwrap();

@@ -6,6 +6,7 @@ use askama_web::WebTemplate;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use gridline_shared::audit::{self, AuditAction, AuditQuery, AuditTarget, report_action};
+use gridline_shared::county_settings::Setting;
 use gridline_shared::entity::category;
 use gridline_shared::{categories, report_page, staff};
 use rust_i18n::t;
@@ -72,6 +73,9 @@ pub fn target_label(target: &str, categories: &[category::Model], locale: &str) 
             .iter()
             .find(|c| &c.code == code)
             .map_or_else(|| code.clone(), |c| c.label(locale).to_owned()),
+        AuditTarget::Setting(key) => {
+            Setting::parse(key).map_or_else(|| key.clone(), |s| tr(locale, s.label_key()))
+        }
         other => other.id(),
     };
     t!(

@@ -49,6 +49,7 @@ pub mod notices;
 pub mod report;
 pub mod roster;
 pub mod session;
+pub mod settings;
 pub mod simulator;
 pub mod throttle;
 pub mod users;
@@ -105,6 +106,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/users/{id}/active", post(users::set_user_active))
         .route("/admin/users/{id}/reset", post(users::reset_password))
         .route("/admin/audit", get(audit::audit_page))
+        .route(
+            "/admin/settings",
+            get(settings::settings_page).post(settings::save_settings),
+        )
         .merge(notices::routes())
         .merge(simulator::routes())
         .fallback(not_found)

@@ -11,6 +11,7 @@ pub mod bot_kv;
 pub mod bot_message_ref;
 pub mod bot_processed;
 pub mod category;
+pub mod county_setting;
 pub mod holiday;
 pub mod member;
 pub mod notice;
