@@ -24,6 +24,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Failed-login counters (memory only: losing them on restart is acceptable).
     pub throttle: Arc<LoginThrottle>,
+    /// Permits to read an upload's body (bounded memory: see `panel::session::UPLOADS_AT_ONCE`).
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -32,6 +34,9 @@ impl AppState {
             db,
             settings,
             throttle: Arc::new(LoginThrottle::default()),
+            uploads: Arc::new(tokio::sync::Semaphore::new(
+                crate::panel::session::UPLOADS_AT_ONCE,
+            )),
         }
     }
 }

@@ -71,6 +71,7 @@ fn every_refusal_and_error_page_in_both_languages() {
         PanelError::Forbidden,
         PanelError::Csrf,
         PanelError::TooLarge,
+        PanelError::Busy,
         PanelError::Refused(Refusal::OutOfScope),
         PanelError::Core(CoreError::Invalid(Problem::BadPageCursor)),
         PanelError::Core(CoreError::Conflict(Problem::AreaNameTaken)),

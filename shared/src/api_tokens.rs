@@ -144,6 +144,26 @@ pub async fn revoke(
     Ok(token)
 }
 
+/// Revokes every token of a staff user not revoked yet (their deactivation or password reset),
+/// inside the caller's transaction. Permanent: reactivating the user does not bring them back.
+/// Returns how many.
+pub async fn revoke_all_of(
+    conn: &impl ConnectionTrait,
+    staff_user_id: i64,
+    now: DateTime<Utc>,
+) -> CoreResult<u64> {
+    Ok(api_token::Entity::update_many()
+        .col_expr(
+            api_token::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(api_token::Column::StaffUserId.eq(staff_user_id))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
 /// The value of an `Authorization` header, if it is `Bearer <secret>`.
 pub fn bearer_secret(header: &str) -> Option<&str> {
     let (scheme, rest) = header.trim().split_once(' ')?;

@@ -91,6 +91,8 @@ pub enum AuditAction {
     SimulatorInput,
     #[strum(serialize = "settings.change")]
     SettingsChange,
+    #[strum(serialize = "user.change_password")]
+    UserChangePassword,
 }
 
 impl AuditAction {

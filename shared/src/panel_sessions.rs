@@ -116,6 +116,16 @@ pub async fn delete(conn: &impl ConnectionTrait, id: &str) -> CoreResult<()> {
     Ok(())
 }
 
+/// Ends every session of a staff user (a password reset or change, a deactivation). Returns how
+/// many.
+pub async fn end_all_of(conn: &impl ConnectionTrait, staff_id: i64) -> CoreResult<u64> {
+    Ok(panel_session::Entity::delete_many()
+        .filter(panel_session::Column::StaffId.eq(staff_id))
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
 /// Deletes sessions that have ended. Returns how many.
 pub async fn purge_expired(conn: &impl ConnectionTrait, now: DateTime<Utc>) -> CoreResult<u64> {
     Ok(panel_session::Entity::delete_many()

@@ -87,6 +87,14 @@ pub enum Problem {
         min: usize,
     },
     PasswordTooLong,
+    /// On the list of common passwords (or one character repeated).
+    PasswordTooCommon,
+    /// The current password given to change it is not the right one.
+    PasswordWrong,
+    /// The new password is the current one.
+    PasswordUnchanged,
+    /// The new password and its confirmation differ.
+    PasswordsDiffer,
 
     // API tokens and exports -----------------------------------------------------------------
     TokenNameInvalid {
@@ -208,6 +216,10 @@ impl Problem {
             | DateOutOfRange
             | UsernameInvalid
             | PasswordTooLong
+            | PasswordTooCommon
+            | PasswordWrong
+            | PasswordUnchanged
+            | PasswordsDiffer
             | ReportKindMissing
             | NoteRequired
             | ReturnReasonNeedsNote

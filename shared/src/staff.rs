@@ -3,13 +3,12 @@
 //! ([`add_user`], [`set_user_active`], [`reset_user_password`]) check it, make the change and
 //! write its audit line in one transaction.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set,
 };
 
-use crate::areas;
 use crate::audit::{self, AuditAction, AuditTarget};
 use crate::db::Db;
 use crate::domain::StaffRole;
@@ -18,9 +17,27 @@ use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::StaffActor;
 use crate::problem::Problem;
 use crate::scope::Scope;
+use crate::{api_tokens, areas, panel_sessions};
 
-pub const MIN_PASSWORD_CHARS: usize = 10;
+/// OWASP ASVS 2.1: at least 12 characters, no composition rules, common passwords refused.
+pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Common passwords, one a line, lowercase: the most frequent ones of the xato.net list as
+/// published with zxcvbn (MIT, © Dan Wheeler and Dropbox) — its first 1,500 and every one of
+/// ten characters or more — and a few local ones.
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// Whether a password is on the bundled list (case-insensitively) or one character repeated.
+pub fn is_common_password(password: &str) -> bool {
+    let lower = password.trim().to_lowercase();
+    let mut chars = lower.chars();
+    let first = chars.next();
+    if first.is_some_and(|f| chars.all(|c| c == f)) {
+        return true;
+    }
+    COMMON_PASSWORDS.lines().any(|l| l.trim() == lower)
+}
 
 /// Checks a username: 2–32 characters, letters (any script), digits, `_ . -`.
 pub fn validate_username(username: &str) -> CoreResult<String> {
@@ -40,6 +57,9 @@ pub fn validate_password(password: &str) -> CoreResult<()> {
     }
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(CoreError::Invalid(Problem::PasswordTooLong));
+    }
+    if is_common_password(password) {
+        return Err(CoreError::Invalid(Problem::PasswordTooCommon));
     }
     Ok(())
 }
@@ -159,15 +179,39 @@ pub fn require_county_admin(actor: &StaffActor) -> CoreResult<()> {
     }
 }
 
-/// Whether `actor` may create or change a user with `role` whose scope is at `area_path`:
-/// county admins anyone; town admins town admins, secretaries and viewers inside their town;
-/// nobody else.
-pub fn may_manage_user(actor: &StaffActor, role: StaffRole, area_path: &str) -> bool {
-    match actor.role {
-        StaffRole::CountyAdmin => actor.scope.contains(area_path),
-        StaffRole::TownAdmin => role != StaffRole::CountyAdmin && actor.scope.contains(area_path),
-        StaffRole::Secretary | StaffRole::Viewer => false,
+/// How much a role may do: a user manages only users of a strictly lower rank.
+fn rank(role: StaffRole) -> u8 {
+    match role {
+        StaffRole::CountyAdmin => 3,
+        StaffRole::TownAdmin => 2,
+        StaffRole::Secretary => 1,
+        StaffRole::Viewer => 0,
     }
+}
+
+/// Whether `actor` may create or change a user with `role` whose scope is at `area_path`:
+/// admins only, and only roles strictly below their own, inside their scope — a county admin
+/// town admins, secretaries and viewers; a town admin secretaries and viewers in their town.
+/// Nobody manages a peer (who could otherwise take over their account by a reset).
+pub fn may_manage_user(actor: &StaffActor, role: StaffRole, area_path: &str) -> bool {
+    may_assign_role(actor.role, role) && actor.scope.contains(area_path)
+}
+
+/// Whether a user with role `actor` may give `role` to someone (create, reset, deactivate).
+pub fn may_assign_role(actor: StaffRole, role: StaffRole) -> bool {
+    actor.is_admin() && rank(role) < rank(actor)
+}
+
+/// Ends every panel session of a user and revokes their API tokens for good (a reactivation
+/// does not bring them back), inside the caller's transaction. Returns (sessions, tokens).
+async fn end_access(
+    conn: &impl ConnectionTrait,
+    staff_id: i64,
+    now: DateTime<Utc>,
+) -> CoreResult<(u64, u64)> {
+    let sessions = panel_sessions::end_all_of(conn, staff_id).await?;
+    let tokens = api_tokens::revoke_all_of(conn, staff_id, now).await?;
+    Ok((sessions, tokens))
 }
 
 /// Staff users whose scope lies inside `scope`, by username.
@@ -242,8 +286,9 @@ async fn managed_user(
     Ok(u)
 }
 
-/// Staff command: deactivates (or reactivates) a user; their sessions and API tokens stop
-/// working with it.
+/// Staff command: deactivates (or reactivates) a user. A deactivation ends their panel
+/// sessions and revokes their API tokens in the same transaction; a reactivation gives back the
+/// login only (tokens stay revoked, the user makes new ones).
 pub async fn set_user_active(
     db: &Db,
     actor: &StaffActor,
@@ -256,6 +301,9 @@ pub async fn set_user_active(
     let mut a: staff_user::ActiveModel = u.into();
     a.active = Set(active);
     let u = a.update(&*txn).await?;
+    if !active {
+        end_access(&*txn, u.id, Utc::now()).await?;
+    }
     let action = if active {
         AuditAction::UserActivate
     } else {
@@ -268,7 +316,8 @@ pub async fn set_user_active(
 }
 
 /// Staff command: gives a user a new random password (returned once, to be shown once), to be
-/// changed at next login.
+/// changed at next login; their panel sessions end and their API tokens are revoked in the same
+/// transaction (whoever knew the old password may have used it).
 pub async fn reset_user_password(
     db: &Db,
     actor: &StaffActor,
@@ -285,6 +334,7 @@ pub async fn reset_user_password(
     a.password_hash = Set(hash);
     a.must_change_password = Set(true);
     let u = a.update(&*txn).await?;
+    end_access(&*txn, u.id, Utc::now()).await?;
     let target = AuditTarget::User(u.username.clone());
     audit::log(
         &*txn,
@@ -300,7 +350,8 @@ pub async fn reset_user_password(
 }
 
 /// On a database without staff users, creates `admin` (county admin) with a random password
-/// and returns the password (to be shown once).
+/// and returns the password (to be shown once). It is printed on the console, so it must be
+/// changed at the first login.
 pub async fn ensure_first_admin(db: &Db) -> CoreResult<Option<String>> {
     let txn = db.write().await?;
     if staff_user::Entity::find().count(&*txn).await? > 0 {
@@ -308,9 +359,63 @@ pub async fn ensure_first_admin(db: &Db) -> CoreResult<Option<String>> {
     }
     let root = areas::find_root(&*txn).await?.ok_or(CoreError::NotFound)?;
     let password = generate_password();
-    create(&*txn, "admin", &password, StaffRole::CountyAdmin, &root).await?;
+    let admin = create(&*txn, "admin", &password, StaffRole::CountyAdmin, &root).await?;
+    let mut a: staff_user::ActiveModel = admin.into();
+    a.must_change_password = Set(true);
+    a.update(&*txn).await?;
     txn.commit().await?;
     Ok(Some(password))
+}
+
+/// Staff command of every logged-in user: changes their own password. The current password
+/// must be given (a session left open is not enough to take the account over); the new one
+/// follows the password rules and differs from it. Clears `must_change_password`, ends every
+/// session of the user and starts a new one (returned: the new cookie token), writes the audit
+/// line — one transaction.
+pub async fn change_own_password(
+    db: &Db,
+    user_id: i64,
+    current: &str,
+    new: &str,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> CoreResult<String> {
+    let user = find_active(db.conn(), user_id)
+        .await?
+        .ok_or(CoreError::Forbidden(Problem::InactiveUser))?;
+    if current.len() > MAX_PASSWORD_BYTES || !verify_password(current, &user.password_hash).await {
+        return Err(CoreError::Invalid(Problem::PasswordWrong));
+    }
+    validate_password(new)?;
+    if new == current {
+        return Err(CoreError::Invalid(Problem::PasswordUnchanged));
+    }
+    let hash = hash_password(new).await?;
+    let txn = db.write().await?;
+    // The row again, in the transaction: it may have changed while the hashes were computed.
+    let user = staff_user::Entity::find_by_id(user_id)
+        .one(&*txn)
+        .await?
+        .filter(|u| u.active)
+        .ok_or(CoreError::Forbidden(Problem::InactiveUser))?;
+    let username = user.username.clone();
+    let mut a: staff_user::ActiveModel = user.into();
+    a.password_hash = Set(hash);
+    a.must_change_password = Set(false);
+    a.update(&*txn).await?;
+    panel_sessions::end_all_of(&*txn, user_id).await?;
+    let (token, _session) = panel_sessions::create(&*txn, Some(user_id), ip, now).await?;
+    audit::log(
+        &*txn,
+        Some(user_id),
+        AuditAction::UserChangePassword,
+        Some(AuditTarget::User(username)),
+        None,
+        ip,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(token)
 }
 
 /// Creates a user whose scope is the area at a path of names below the county (`gridline user
@@ -346,7 +451,11 @@ mod tests {
         let county = actor(StaffRole::CountyAdmin, 1, "/1/");
         let town = actor(StaffRole::TownAdmin, 5, "/1/5/");
         let sec = actor(StaffRole::Secretary, 9, "/1/5/9/");
-        assert!(may_manage_user(&county, StaffRole::CountyAdmin, "/1/"));
+        // Only strictly lower roles: no admin manages a peer.
+        assert!(!may_manage_user(&county, StaffRole::CountyAdmin, "/1/"));
+        assert!(may_manage_user(&county, StaffRole::TownAdmin, "/1/5/"));
+        assert!(!may_manage_user(&town, StaffRole::TownAdmin, "/1/5/"));
+        assert!(may_manage_user(&town, StaffRole::Viewer, "/1/5/9/"));
         assert!(may_manage_user(&town, StaffRole::Secretary, "/1/5/9/"));
         assert!(!may_manage_user(&town, StaffRole::CountyAdmin, "/1/5/"));
         assert!(!may_manage_user(&town, StaffRole::Secretary, "/1/6/"));
@@ -367,6 +476,33 @@ mod tests {
         assert!(validate_username("robert'); drop table").is_err());
         assert!(validate_password("short").is_err());
         assert!(validate_password("long enough pass").is_ok());
+        // ASVS 2.1: 12 characters at least, common ones refused whatever their case.
+        for weak in ["aaaaaaaaaa", "password12", "elevenchars"] {
+            assert!(
+                matches!(
+                    validate_password(weak),
+                    Err(CoreError::Invalid(Problem::PasswordTooShort { min: 12 }))
+                ),
+                "{weak}"
+            );
+        }
+        for common in [
+            "aaaaaaaaaaaaaaa",
+            "1qaz2wsx3edc",
+            "Password1234",
+            "QWERTY123456",
+        ] {
+            assert!(
+                matches!(
+                    validate_password(common),
+                    Err(CoreError::Invalid(Problem::PasswordTooCommon))
+                ),
+                "{common}"
+            );
+        }
+        assert!(validate_password("gridline-demo").is_ok());
+        assert!(validate_password("晋原街道长乐社区网格员们好").is_ok());
+        assert!(COMMON_PASSWORDS.lines().count() > 2000);
         let p = generate_password();
         assert_eq!(p.len(), 16);
         assert_ne!(p, generate_password());

@@ -80,6 +80,28 @@ async fn serve_starts_with_no_configuration() {
         "{}",
         login.body
     );
+    // The printed password must be changed before anything else (issue 11).
+    assert_eq!(login.location().as_deref(), Some("/password"));
+    let inbox = client.get("/inbox").await;
+    assert_eq!(inbox.location().as_deref(), Some("/password"));
+    let token = client.get("/password").await.csrf();
+    let changed = client
+        .post_raw(
+            "/password",
+            &[
+                ("csrf_token", token.as_str()),
+                ("current", password.as_str()),
+                ("new", "the county's own admin passphrase"),
+                ("confirm", "the county's own admin passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        changed.status,
+        reqwest::StatusCode::SEE_OTHER,
+        "{}",
+        changed.body
+    );
     assert_eq!(client.get("/inbox").await.status, reqwest::StatusCode::OK);
 
     // SIGTERM stops it cleanly.

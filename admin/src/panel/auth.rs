@@ -1,5 +1,6 @@
 //! Login and logout. Passwords are argon2id (checked on the blocking pool); failures are
-//! throttled per account and per address; logging in always starts a fresh session (new id).
+//! throttled per account and per address (each attempt counted before it is checked); logging
+//! in always starts a fresh session (new id); a password set by somebody else is changed first.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -118,7 +119,8 @@ pub async fn login(
         ));
     }
 
-    if let Err(blocked) = state.throttle.check(&username, ip.as_deref()) {
+    // Counted before the password is checked (atomically), so parallel guesses cannot all pass.
+    if let Err(blocked) = state.throttle.attempt(&username, ip.as_deref()) {
         let (secs, key) = match blocked {
             Blocked::Account { retry_after } => (retry_after, "panel.login.throttled_account"),
             Blocked::Address { retry_after } => (retry_after, "panel.login.throttled_address"),
@@ -140,7 +142,6 @@ pub async fn login(
     let user = match user {
         Some(u) if password_ok && u.active => u,
         other => {
-            state.throttle.failure(&username, ip.as_deref());
             panel_sessions::record_failed_login(
                 &state.db,
                 &username,
@@ -155,12 +156,18 @@ pub async fn login(
         }
     };
 
-    state.throttle.success(&username);
+    state.throttle.success(&username, ip.as_deref());
     let old_session = ctx.session.as_ref().map(|s| s.id.as_str());
     let token =
         panel_sessions::log_in(&state.db, &user, old_session, ip.as_deref(), Utc::now()).await?;
 
-    let mut resp = Redirect::to(&next).into_response();
+    // A password somebody else set (the first admin's, a reset) is changed before anything.
+    let target = if user.must_change_password {
+        crate::panel::password::PATH.to_owned()
+    } else {
+        next
+    };
+    let mut resp = Redirect::to(&target).into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
         session_cookie(&token, state.settings.cookie_secure),

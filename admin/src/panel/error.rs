@@ -24,6 +24,9 @@ pub enum PanelError {
     Csrf,
     #[error("request body too large")]
     TooLarge,
+    /// Too many uploads being read at once: try again in a moment.
+    #[error("too many uploads at once")]
+    Busy,
     /// Bad input, with a message already in the user's language.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -121,6 +124,7 @@ impl PanelError {
             PanelError::NotFound => StatusCode::NOT_FOUND,
             PanelError::Forbidden | PanelError::Csrf => StatusCode::FORBIDDEN,
             PanelError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            PanelError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             PanelError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PanelError::Refused(r) => refusal_status(r),
             PanelError::Core(CoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
@@ -137,6 +141,7 @@ impl PanelError {
             PanelError::Forbidden => tr(locale, "panel.error.forbidden"),
             PanelError::Csrf => tr(locale, "panel.error.csrf"),
             PanelError::TooLarge => tr(locale, "panel.error.too_large"),
+            PanelError::Busy => tr(locale, "panel.error.busy"),
             PanelError::BadRequest(m) => {
                 format!("{}{m}", t!("panel.error.bad_request", locale = locale))
             }
@@ -153,7 +158,7 @@ impl PanelError {
 impl IntoResponse for PanelError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, PanelError::Busy) {
             tracing::error!(error = %self, "panel request failed");
         } else {
             tracing::debug!(error = %self, "panel request refused");

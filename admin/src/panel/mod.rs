@@ -46,6 +46,7 @@ pub mod holidays;
 pub mod inbox;
 pub mod layout;
 pub mod notices;
+pub mod password;
 pub mod report;
 pub mod roster;
 pub mod session;
@@ -72,6 +73,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
+        .route(password::PATH, get(password::form).post(password::change))
         .route("/inbox", get(inbox::page))
         .route("/inbox/bulk", post(inbox::bulk))
         .route("/reports/{id}", get(report::page))
@@ -114,8 +116,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(simulator::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state, session::middleware))
-        // Uploads (rosters, notice attachments) up to the multipart limit; axum's own default
-        // (2 MB) would refuse them before their handler's clearer limit.
+        // The session middleware reads every POST body first, with the limit of its route
+        // (`session::FORM_LIMIT`, or `MULTIPART_LIMIT` on the upload routes for a logged-in user,
+        // a few at a time); the extractors read it again from memory, so axum's own default
+        // (2 MB) must not refuse an upload the middleware accepted.
         .layer(DefaultBodyLimit::max(session::MULTIPART_LIMIT))
 }
 

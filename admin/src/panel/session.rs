@@ -7,9 +7,15 @@
 //!    `gridline_shared::panel_sessions`), ends it when idle or too old, refreshes it;
 //! 3. on every POST (PUT, PATCH, DELETE), refuses with 403 — before any handler runs — unless
 //!    the form's `csrf_token` (urlencoded or multipart body, or an `X-CSRF-Token` header) equals
-//!    the session's token;
-//! 4. puts a [`Ctx`] in the request extensions (handlers take it, or [`CurrentUser`]);
-//! 5. adds security headers (CSP without inline script, no framing, no sniffing, no caching of
+//!    the session's token. A request that cannot pass is refused *before its body is read*: no
+//!    live session, an upload without a logged-in user, a wrong `X-CSRF-Token` header, a
+//!    `Content-Length` over the route's limit. Bodies are read up to [`FORM_LIMIT`], on the
+//!    upload routes ([`is_upload`]) up to [`MULTIPART_LIMIT`] with at most [`UPLOADS_AT_ONCE`]
+//!    read at a time (503 beyond);
+//! 4. sends a user who must change their password (set by somebody else) to `/password` from
+//!    every other page;
+//! 5. puts a [`Ctx`] in the request extensions (handlers take it, or [`CurrentUser`]);
+//! 6. adds security headers (CSP without inline script, no framing, no sniffing, no caching of
 //!    pages).
 
 use std::net::SocketAddr;
@@ -31,10 +37,27 @@ use crate::tr;
 
 pub const SESSION_COOKIE: &str = "gridline_session";
 pub const LANG_COOKIE: &str = "gridline_lang";
-/// Largest urlencoded form read for the CSRF check.
-const FORM_LIMIT: usize = 1024 * 1024;
-/// Largest multipart body (roster uploads).
+/// Largest body of a POST outside the upload routes.
+pub const FORM_LIMIT: usize = 1024 * 1024;
+/// Largest body of an upload (rosters, notice attachments, simulator photos).
 pub const MULTIPART_LIMIT: usize = 32 * 1024 * 1024;
+/// How many upload bodies are read at once (each up to [`MULTIPART_LIMIT`] in memory).
+pub const UPLOADS_AT_ONCE: usize = 4;
+
+/// The routes that take a large multipart body, only for a logged-in user.
+pub fn is_upload(path: &str) -> bool {
+    path == "/roster/upload"
+        || path == "/notices/new"
+        || path
+            .strip_prefix("/simulator/")
+            .and_then(|rest| rest.strip_suffix("/photo"))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// Where a user who must change their password may still go.
+fn allowed_before_password_change(path: &str) -> bool {
+    path == crate::panel::password::PATH || path == "/logout" || path.starts_with("/static/")
+}
 
 tokio::task_local! {
     /// The locale of the request being served (error pages read it).
@@ -267,8 +290,48 @@ async fn handle(
     };
 
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    // Held until the response is made: the body of an upload is read under it.
+    let mut _upload_permit = None;
     let req = if unsafe_method {
-        let (ok, req) = check_csrf(session.as_ref(), req).await?;
+        let path = req.uri().path().to_owned();
+        let upload = is_upload(&path);
+        let limit = if upload { MULTIPART_LIMIT } else { FORM_LIMIT };
+        // Refused before a byte of the body is read when it cannot pass anyway.
+        let header_token = req
+            .headers()
+            .get("x-csrf-token")
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        let hopeless = match &session {
+            None => true,
+            Some(s) => {
+                (upload && user.is_none())
+                    || header_token
+                        .as_deref()
+                        .is_some_and(|t| !panel_sessions::constant_time_eq(t, &s.csrf_token))
+            }
+        };
+        if hopeless {
+            tracing::warn!(path = %path, "refused a POST without a session or a valid CSRF token");
+            return Err(PanelError::Csrf);
+        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(PanelError::TooLarge);
+        }
+        if upload {
+            _upload_permit = Some(
+                state
+                    .uploads
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| PanelError::Busy)?,
+            );
+        }
+        let (ok, req) = check_csrf(session.as_ref(), req, limit).await?;
         if !ok {
             tracing::warn!(path = %req.uri().path(), "refused a POST without a valid CSRF token");
             return Err(PanelError::Csrf);
@@ -277,6 +340,13 @@ async fn handle(
     } else {
         req
     };
+
+    if let Some(u) = &user
+        && u.must_change_password
+        && !allowed_before_password_change(req.uri().path())
+    {
+        return Ok(Redirect::to(crate::panel::password::PATH).into_response());
+    }
 
     let mut req = req;
     req.extensions_mut().insert(Ctx {
@@ -321,6 +391,7 @@ async fn readable_rejection(resp: Response) -> Response {
 async fn check_csrf(
     session: Option<&panel_session::Model>,
     req: Request,
+    limit: usize,
 ) -> Result<(bool, Request), PanelError> {
     let expected = session.map(|s| s.csrf_token.clone()).unwrap_or_default();
     let header_token = req
@@ -335,11 +406,6 @@ async fn check_csrf(
         .unwrap_or("")
         .to_ascii_lowercase();
     let (parts, body) = req.into_parts();
-    let limit = if content_type.starts_with("multipart/form-data") {
-        MULTIPART_LIMIT
-    } else {
-        FORM_LIMIT
-    };
     let bytes: Bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| PanelError::TooLarge)?;

@@ -57,20 +57,28 @@ fn retry_after(score: f64, limit: f64) -> Duration {
 }
 
 impl LoginThrottle {
-    /// Whether an attempt may go ahead now.
-    pub fn check(&self, username: &str, address: Option<&str>) -> Result<(), Blocked> {
-        self.check_at(username, address, Instant::now())
+    /// Counts an attempt *before* the password is checked, atomically (under the map entries'
+    /// locks), so parallel attempts cannot all pass one check: refused when the address or the
+    /// account has used up its attempts (nothing is counted then), else counted against both.
+    /// A successful login gives the count back ([`Self::success`]).
+    pub fn attempt(&self, username: &str, address: Option<&str>) -> Result<(), Blocked> {
+        self.attempt_at(username, address, Instant::now())
     }
 
-    pub fn check_at(
+    pub fn attempt_at(
         &self,
         username: &str,
         address: Option<&str>,
         now: Instant,
     ) -> Result<(), Blocked> {
-        if let Some(a) = address
-            && let Some(b) = self.addresses.get(a)
-        {
+        let fresh = Bucket {
+            score: 0.0,
+            at: now,
+        };
+        // Always the address's entry first, then the account's: one order, no deadlock.
+        let mut address_entry =
+            address.map(|a| self.addresses.entry(a.to_owned()).or_insert(fresh));
+        if let Some(b) = &address_entry {
             let s = b.drained(now);
             if exhausted(s, ADDRESS_LIMIT) {
                 return Err(Blocked::Address {
@@ -78,47 +86,51 @@ impl LoginThrottle {
                 });
             }
         }
-        if let Some(b) = self.accounts.get(&account_key(username)) {
-            let s = b.drained(now);
+        {
+            let mut account = self.accounts.entry(account_key(username)).or_insert(fresh);
+            let s = account.drained(now);
             if exhausted(s, ACCOUNT_LIMIT) {
                 return Err(Blocked::Account {
                     retry_after: retry_after(s, ACCOUNT_LIMIT),
                 });
             }
-        }
-        Ok(())
-    }
-
-    /// Counts a failed attempt (wrong password, unknown user, or refused while blocked).
-    pub fn failure(&self, username: &str, address: Option<&str>) {
-        self.failure_at(username, address, Instant::now());
-    }
-
-    pub fn failure_at(&self, username: &str, address: Option<&str>, now: Instant) {
-        let bump = |map: &DashMap<String, Bucket>, key: String, cap: f64| {
-            let mut e = map.entry(key).or_insert(Bucket {
-                score: 0.0,
+            // Capped a little above the limit so a lock never lasts more than a few minutes.
+            *account = Bucket {
+                score: (s + 1.0).min(ACCOUNT_LIMIT + 2.0),
                 at: now,
-            });
-            let score = (e.drained(now) + 1.0).min(cap);
-            *e = Bucket { score, at: now };
-        };
-        // Capped a little above the limit so a lock never lasts more than a few minutes.
-        bump(&self.accounts, account_key(username), ACCOUNT_LIMIT + 2.0);
-        if let Some(a) = address {
-            bump(&self.addresses, a.to_owned(), ADDRESS_LIMIT + 5.0);
+            };
         }
+        if let Some(b) = address_entry.as_mut() {
+            let s = b.drained(now);
+            **b = Bucket {
+                score: (s + 1.0).min(ADDRESS_LIMIT + 5.0),
+                at: now,
+            };
+        }
+        drop(address_entry);
         if self.accounts.len() + self.addresses.len() > 10_000 {
             self.accounts
                 .retain(|_, b| now.saturating_duration_since(b.at) < FORGET_AFTER);
             self.addresses
                 .retain(|_, b| now.saturating_duration_since(b.at) < FORGET_AFTER);
         }
+        Ok(())
     }
 
-    /// A successful login clears the account's failures (not the address's).
-    pub fn success(&self, username: &str) {
+    /// A successful login clears the account's failures and gives the address back the
+    /// attempt counted for it.
+    pub fn success(&self, username: &str, address: Option<&str>) {
         self.accounts.remove(&account_key(username));
+        if let Some(a) = address
+            && let Some(mut b) = self.addresses.get_mut(a)
+        {
+            let now = Instant::now();
+            let s = b.drained(now);
+            *b = Bucket {
+                score: (s - 1.0).max(0.0),
+                at: now,
+            };
+        }
     }
 }
 
@@ -131,22 +143,36 @@ mod tests {
         let t = LoginThrottle::default();
         let t0 = Instant::now();
         for _ in 0..5 {
-            assert!(t.check_at("Zhang", Some("1.2.3.4"), t0).is_ok());
-            t.failure_at("zhang", Some("1.2.3.4"), t0);
+            assert!(t.attempt_at("Zhang", Some("1.2.3.4"), t0).is_ok());
         }
         assert!(matches!(
-            t.check_at("zhang ", Some("1.2.3.4"), t0),
+            t.attempt_at("zhang ", Some("1.2.3.4"), t0),
             Err(Blocked::Account { .. })
         ));
         // Another account from the same address is still fine.
-        assert!(t.check_at("li", Some("1.2.3.4"), t0).is_ok());
+        assert!(t.attempt_at("li", Some("1.2.3.4"), t0).is_ok());
         // Still locked a moment later; after one drain period one more attempt is allowed.
-        assert!(t.check_at("zhang", None, t0 + DRAIN / 2).is_err());
-        assert!(t.check_at("zhang", None, t0 + DRAIN).is_ok());
-        t.failure_at("zhang", None, t0 + DRAIN);
-        assert!(t.check_at("zhang", None, t0 + DRAIN).is_err());
-        t.success("zhang");
-        assert!(t.check_at("zhang", None, t0).is_ok());
+        assert!(t.attempt_at("zhang", None, t0 + DRAIN / 2).is_err());
+        assert!(t.attempt_at("zhang", None, t0 + DRAIN).is_ok());
+        assert!(t.attempt_at("zhang", None, t0 + DRAIN).is_err());
+        t.success("zhang", None);
+        assert!(t.attempt_at("zhang", None, t0).is_ok());
+    }
+
+    #[test]
+    fn parallel_attempts_are_counted_before_they_run() {
+        let t = LoginThrottle::default();
+        let passed = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..25)
+                .map(|_| s.spawn(|| t.attempt("zhang", Some("1.2.3.4")).is_ok()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(false))
+                .filter(|ok| *ok)
+                .count()
+        });
+        assert_eq!(passed, 5);
     }
 
     #[test]
@@ -154,12 +180,15 @@ mod tests {
         let t = LoginThrottle::default();
         let t0 = Instant::now();
         for i in 0..30 {
-            t.failure_at(&format!("user{i}"), Some("9.9.9.9"), t0);
+            assert!(
+                t.attempt_at(&format!("user{i}"), Some("9.9.9.9"), t0)
+                    .is_ok()
+            );
         }
         assert!(matches!(
-            t.check_at("someone", Some("9.9.9.9"), t0),
+            t.attempt_at("someone", Some("9.9.9.9"), t0),
             Err(Blocked::Address { .. })
         ));
-        assert!(t.check_at("someone", Some("8.8.8.8"), t0).is_ok());
+        assert!(t.attempt_at("someone", Some("8.8.8.8"), t0).is_ok());
     }
 }

@@ -1,5 +1,6 @@
 //! `/admin/users`: the staff users in scope; create one, deactivate or reactivate, reset a
-//! password (the new one shown once). County and town admins only.
+//! password (the new one shown once). County and town admins only, and only for roles below
+//! their own (the core's rule, `staff::may_manage_user`).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -69,7 +70,7 @@ async fn render_users(
         .collect();
     let roles = StaffRole::ALL
         .iter()
-        .filter(|r| user.user.role == StaffRole::CountyAdmin || **r != StaffRole::CountyAdmin)
+        .filter(|r| staff::may_assign_role(user.user.role, **r))
         .map(|r| {
             opt(
                 r.code(),
