@@ -91,6 +91,12 @@ pub enum AuditAction {
     SimulatorInput,
     #[strum(serialize = "settings.change")]
     SettingsChange,
+    /// A member's bind code replaced by a fresh one (the old one no longer binds).
+    #[strum(serialize = "member.bind_code")]
+    MemberBindCode,
+    /// A member's messenger account unbound (a lost phone): they bind again with a new code.
+    #[strum(serialize = "member.unbind")]
+    MemberUnbind,
 }
 
 impl AuditAction {

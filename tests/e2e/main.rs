@@ -31,6 +31,7 @@ mod panel_inbox;
 mod panel_pages;
 mod panel_report;
 mod panel_scheduler;
+mod sec_data;
 mod simulator;
 mod simulator_browser;
 mod small_county;
