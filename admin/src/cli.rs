@@ -522,7 +522,7 @@ async fn import_roster(
     )?;
     db.close().await.map_err(CoreError::Db)?;
     if summary.has_bad_rows() {
-        let count = summary.bad.len() + summary.out_of_scope_rows.len();
+        let count = summary.refused_count();
         eprintln!(
             "{}",
             t!("cli.import.bad_rows", locale = locale, count = count)
@@ -535,6 +535,9 @@ async fn import_roster(
                 "  {}",
                 t!("cli.import.out_of_scope", locale = locale, row = row)
             );
+        }
+        for problem in &summary.refused {
+            eprintln!("  {}", problem.message(locale));
         }
         return Ok(ExitCode::from(EXIT_BAD_ROWS));
     }

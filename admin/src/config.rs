@@ -20,6 +20,7 @@
 //! | `wecom_token` | `GRIDLINE_WECOM_TOKEN` | none: the callback's Token (never printed) |
 //! | `wecom_aes_key` | `GRIDLINE_WECOM_AES_KEY` | none: the callback's 43-character EncodingAESKey (never printed) |
 //! | `wecom_api_url` | `GRIDLINE_WECOM_API_URL` | `https://qyapi.weixin.qq.com` |
+//! | `xlsx_max_rows` | `GRIDLINE_XLSX_MAX_ROWS` | 100,000: a larger export is refused as XLSX (CSV streams any size) |
 
 use std::path::Path;
 
@@ -63,6 +64,8 @@ pub struct Settings {
     #[serde(skip_serializing)]
     pub wecom_aes_key: Option<String>,
     pub wecom_api_url: String,
+    /// Most rows an XLSX export from the panel holds (CSV exports stream, without a cap).
+    pub xlsx_max_rows: u64,
 }
 
 impl Default for Settings {
@@ -86,6 +89,7 @@ impl Default for Settings {
             wecom_token: None,
             wecom_aes_key: None,
             wecom_api_url: gridline_bot::wecom::api::DEFAULT_API_URL.to_owned(),
+            xlsx_max_rows: gridline_shared::export::DEFAULT_XLSX_ROWS,
         }
     }
 }
@@ -132,6 +136,7 @@ impl Settings {
                 "wecom_token",
                 "wecom_aes_key",
                 "wecom_api_url",
+                "xlsx_max_rows",
             ]))
             .merge(
                 Env::raw()
@@ -149,6 +154,12 @@ impl Settings {
         }
         if self.county_name.trim().is_empty() {
             return Err(ConfigError("county_name must not be empty".into()));
+        }
+        if self.xlsx_max_rows == 0 || self.xlsx_max_rows > gridline_shared::export::MAX_XLSX_ROWS {
+            return Err(ConfigError(format!(
+                "xlsx_max_rows must be between 1 and {}",
+                gridline_shared::export::MAX_XLSX_ROWS
+            )));
         }
         if self.max_file_bytes == 0 {
             return Err(ConfigError("max_file_bytes must be positive".into()));

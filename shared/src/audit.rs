@@ -93,6 +93,12 @@ pub enum AuditAction {
     SettingsChange,
     #[strum(serialize = "user.change_password")]
     UserChangePassword,
+    /// A member's bind code replaced by a fresh one (the old one no longer binds).
+    #[strum(serialize = "member.bind_code")]
+    MemberBindCode,
+    /// A member's messenger account unbound (a lost phone): they bind again with a new code.
+    #[strum(serialize = "member.unbind")]
+    MemberUnbind,
 }
 
 impl AuditAction {

@@ -3,14 +3,20 @@
 //! residents' contacts masked unless the caller asks and may see them.
 //!
 //! Rows are read in batches by report number (keyset), so a CSV export of any size runs in
-//! bounded memory; XLSX keeps its workbook in memory (capped at [`MAX_XLSX_ROWS`]).
+//! bounded memory: the panel streams it a batch at a time ([`CsvExport`]). An XLSX export is
+//! refused above a row cap (the panel's `xlsx_max_rows`, at most [`MAX_XLSX_ROWS`]) before
+//! anything is read, and its sheet is written in rust_xlsxwriter's constant-memory mode (rows
+//! go to a temporary file; only the finished, compressed file is held).
 
 use std::collections::HashMap;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use rust_i18n::t;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use crate::areas;
 use crate::audit::{self, AuditAction};
@@ -27,8 +33,10 @@ use crate::scope::Scope;
 
 /// Reports read per query.
 const BATCH: u64 = 1000;
-/// Most rows an XLSX export holds (a sheet has 1,048,576).
+/// Most rows an XLSX export may ever hold (a sheet has 1,048,576).
 pub const MAX_XLSX_ROWS: u64 = 1_000_000;
+/// Most rows an XLSX export holds unless configured otherwise.
+pub const DEFAULT_XLSX_ROWS: u64 = 100_000;
 
 /// Whether a role may see residents' contacts unmasked in an export (a viewer never may).
 pub fn may_unmask(role: StaffRole) -> bool {
@@ -169,8 +177,13 @@ pub async fn export_reports(
         after = Some(last.id);
         let names =
             areas::area_names(db, batch.iter().map(|r| r.origin_area_path.as_str())).await?;
+        let style = RowStyle {
+            unmask: req.unmask,
+            locale: req.locale,
+            now: req.now,
+        };
         for r in &batch {
-            let row = to_row(r, req, &categories, &names);
+            let row = to_row(r, style, &categories, &names);
             sink.row(&row)?;
             count += 1;
         }
@@ -181,9 +194,17 @@ pub async fn export_reports(
     Ok(count)
 }
 
+/// How rows are said: contacts in full or masked, the language, the time for the light.
+#[derive(Clone, Copy)]
+struct RowStyle<'a> {
+    unmask: bool,
+    locale: &'a str,
+    now: DateTime<Utc>,
+}
+
 fn to_row(
     r: &report::Model,
-    req: &ExportRequest<'_>,
+    req: RowStyle<'_>,
     categories: &HashMap<i64, category::Model>,
     names: &HashMap<i64, crate::entity::area::Model>,
 ) -> ExportRow {
@@ -305,6 +326,15 @@ impl<W: Write> CsvSink<W> {
         })
     }
 
+    /// Rows only (no byte-order mark, no header; formulas defused): a later part of a file
+    /// started by [`CsvSink::new`] with `excel`.
+    pub fn rows_only(out: W) -> CsvSink<W> {
+        CsvSink {
+            writer: csv::Writer::from_writer(out),
+            defuse_formulas: true,
+        }
+    }
+
     /// Flushes and returns the underlying writer.
     pub fn finish(self) -> CoreResult<W> {
         self.writer
@@ -343,6 +373,7 @@ fn csv_err(e: csv::Error) -> CoreError {
 pub struct XlsxSink {
     workbook: rust_xlsxwriter::Workbook,
     next_row: u32,
+    max_rows: u64,
 }
 
 fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> CoreError {
@@ -350,9 +381,18 @@ fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> CoreError {
 }
 
 impl XlsxSink {
+    /// A workbook of at most [`MAX_XLSX_ROWS`] rows.
     pub fn new(locale: &str) -> CoreResult<XlsxSink> {
+        XlsxSink::with_max_rows(locale, MAX_XLSX_ROWS)
+    }
+
+    /// A workbook of at most `max_rows` rows (a further row is refused with
+    /// [`Problem::TooManyRowsForXlsx`]). Rows go to a temporary file as they come.
+    pub fn with_max_rows(locale: &str, max_rows: u64) -> CoreResult<XlsxSink> {
         let mut workbook = rust_xlsxwriter::Workbook::new();
-        let sheet = workbook.add_worksheet();
+        let sheet = workbook
+            .add_worksheet_with_constant_memory()
+            .map_err(xlsx_err)?;
         sheet
             .set_name(t!("export.sheet_name", locale = locale))
             .map_err(xlsx_err)?;
@@ -374,6 +414,7 @@ impl XlsxSink {
         Ok(XlsxSink {
             workbook,
             next_row: 1,
+            max_rows: max_rows.min(MAX_XLSX_ROWS),
         })
     }
 
@@ -385,9 +426,9 @@ impl XlsxSink {
 
 impl RowSink for XlsxSink {
     fn row(&mut self, row: &ExportRow) -> CoreResult<()> {
-        if u64::from(self.next_row) > MAX_XLSX_ROWS {
+        if u64::from(self.next_row) > self.max_rows {
             return Err(CoreError::Invalid(Problem::TooManyRowsForXlsx {
-                max: MAX_XLSX_ROWS,
+                max: self.max_rows,
             }));
         }
         let r = self.next_row;
@@ -447,7 +488,8 @@ impl ExportFormat {
 
 /// Staff command: the selected reports of the actor's scope as a file, and the audit line of
 /// the export (its format and row count, never its content). Asking to unmask residents'
-/// contacts without a role that may is refused and audited as such.
+/// contacts without a role that may is refused and audited as such. The whole file in memory:
+/// the panel streams CSV with [`staff_export_stream`] instead.
 #[allow(clippy::too_many_arguments)]
 pub async fn staff_export(
     db: &Db,
@@ -459,31 +501,77 @@ pub async fn staff_export(
     ip: Option<&str>,
     now: DateTime<Utc>,
 ) -> CoreResult<Vec<u8>> {
+    let opts = ExportOptions {
+        unmask,
+        format,
+        locale,
+        xlsx_max_rows: DEFAULT_XLSX_ROWS,
+    };
+    match staff_export_stream(db, actor, filter, opts, ip, now).await? {
+        ExportBody::Whole(bytes) => Ok(bytes),
+        ExportBody::Csv(mut csv) => {
+            let mut out = Vec::new();
+            while let Some(chunk) = csv.next_chunk().await? {
+                out.extend_from_slice(&chunk);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// How a staff export is asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct ExportOptions<'a> {
+    /// Residents' contacts in full (refused unless the role may).
+    pub unmask: bool,
+    pub format: ExportFormat,
+    pub locale: &'a str,
+    /// An XLSX export of more rows is refused (at most [`MAX_XLSX_ROWS`]).
+    pub xlsx_max_rows: u64,
+}
+
+/// An export ready to send: CSV comes batch by batch, XLSX whole (bounded by its row cap).
+pub enum ExportBody {
+    Csv(CsvExport),
+    Whole(Vec<u8>),
+}
+
+/// Staff command: checks the actor may export what they ask, writes the audit line (format,
+/// row count at the start, masked or not) and returns the export — a CSV to be read batch by
+/// batch ([`CsvExport::next_chunk`]), or an XLSX file, refused with
+/// [`Problem::TooManyRowsForXlsx`] before anything is built when the selection holds more
+/// rows than `xlsx_max_rows`.
+pub async fn staff_export_stream(
+    db: &Db,
+    actor: &StaffActor,
+    filter: &InboxFilter,
+    opts: ExportOptions<'_>,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> CoreResult<ExportBody> {
+    let ExportOptions {
+        unmask,
+        format,
+        locale,
+        xlsx_max_rows,
+    } = opts;
     if unmask && !may_unmask(actor.role) {
         let action = AuditAction::ExportRefused;
         audit::log_alone(db, Some(actor.id), action, None, Some("unmask"), ip).await?;
         return Err(CoreError::Forbidden(Problem::MayNotUnmask));
     }
-    let req = ExportRequest {
-        scope: &actor.scope,
-        filter,
-        unmask,
-        locale,
-        now,
-    };
-    let exporter = Exporter::Staff(actor.role);
-    let (bytes, count) = match format {
-        ExportFormat::Csv => {
-            let mut sink = CsvSink::new(Vec::new(), locale, true)?;
-            let n = export_reports(db.conn(), exporter, &req, &mut sink).await?;
-            (sink.finish()?, n)
-        }
-        ExportFormat::Xlsx => {
-            let mut sink = XlsxSink::new(locale)?;
-            let n = export_reports(db.conn(), exporter, &req, &mut sink).await?;
-            (sink.finish()?, n)
-        }
-    };
+    let cond = filter_condition(db.conn(), &actor.scope, filter, now).await?;
+    let count = report::Entity::find()
+        .filter(cond.clone())
+        .count(db.conn())
+        .await?;
+    let max = xlsx_max_rows.min(MAX_XLSX_ROWS);
+    if format == ExportFormat::Xlsx && count > max {
+        let action = AuditAction::ExportRefused;
+        let detail = format!("xlsx, {count} rows over {max}");
+        audit::log_alone(db, Some(actor.id), action, None, Some(&detail), ip).await?;
+        return Err(CoreError::Invalid(Problem::TooManyRowsForXlsx { max }));
+    }
     let detail = format!(
         "{}, {count} rows, contacts {}",
         format.extension(),
@@ -498,7 +586,103 @@ pub async fn staff_export(
         ip,
     )
     .await?;
-    Ok(bytes)
+    let req = ExportRequest {
+        scope: &actor.scope,
+        filter,
+        unmask,
+        locale,
+        now,
+    };
+    let exporter = Exporter::Staff(actor.role);
+    match format {
+        ExportFormat::Csv => Ok(ExportBody::Csv(CsvExport {
+            db: db.clone(),
+            cond,
+            categories: None,
+            after: None,
+            header: true,
+            done: false,
+            unmask,
+            locale: locale.to_owned(),
+            now,
+        })),
+        ExportFormat::Xlsx => {
+            let mut sink = XlsxSink::with_max_rows(locale, max)?;
+            export_reports(db.conn(), exporter, &req, &mut sink).await?;
+            Ok(ExportBody::Whole(sink.finish()?))
+        }
+    }
+}
+
+/// A CSV export read one batch of reports at a time (UTF-8 with a byte-order mark, formulas
+/// defused, as [`CsvSink`] writes for Excel): the whole file is never in memory.
+pub struct CsvExport {
+    db: Db,
+    cond: Condition,
+    categories: Option<HashMap<i64, category::Model>>,
+    after: Option<i64>,
+    header: bool,
+    done: bool,
+    unmask: bool,
+    locale: String,
+    now: DateTime<Utc>,
+}
+
+impl CsvExport {
+    /// The next part of the file (the header first), `None` at the end.
+    pub async fn next_chunk(&mut self) -> CoreResult<Option<Vec<u8>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let conn = self.db.conn();
+        if self.categories.is_none() {
+            self.categories = Some(
+                category::Entity::find()
+                    .all(conn)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.id, c))
+                    .collect(),
+            );
+        }
+        let mut q = report::Entity::find().filter(self.cond.clone());
+        if let Some(id) = self.after {
+            q = q.filter(report::Column::Id.gt(id));
+        }
+        let batch = q
+            .order_by_asc(report::Column::Id)
+            .limit(BATCH)
+            .all(conn)
+            .await?;
+        if (batch.len() as u64) < BATCH {
+            self.done = true;
+        }
+        let names =
+            areas::area_names(conn, batch.iter().map(|r| r.origin_area_path.as_str())).await?;
+        let mut sink = if self.header {
+            self.header = false;
+            CsvSink::new(Vec::new(), &self.locale, true)?
+        } else {
+            CsvSink::rows_only(Vec::new())
+        };
+        let style = RowStyle {
+            unmask: self.unmask,
+            locale: &self.locale,
+            now: self.now,
+        };
+        let categories = self.categories.as_ref().ok_or(CoreError::NotFound)?;
+        for r in &batch {
+            sink.row(&to_row(r, style, categories, &names))?;
+        }
+        if let Some(last) = batch.last() {
+            self.after = Some(last.id);
+        }
+        let bytes = sink.finish()?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(bytes))
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, Set};
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 
 use crate::areas;
 use crate::audit::{self, AuditAction};
@@ -18,6 +21,7 @@ use crate::entity::{area, member};
 use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::StaffActor;
 use crate::members::{generate_bind_code, tags_to_column};
+use crate::problem::Problem;
 use crate::roster::{BadRow, ParsedRoster, RosterError, RosterRow, parse_roster};
 use crate::scope::Scope;
 
@@ -34,6 +38,10 @@ pub struct ImportSummary {
     pub out_of_scope_rows: Vec<usize>,
     /// Rows that failed validation (from the parser).
     pub bad: Vec<BadRow>,
+    /// Rows inside the scope refused by the import, with why: a phone number that belongs to
+    /// a member outside the importer's scope ([`Problem::RosterPhoneUnavailable`], worded so
+    /// it does not say the number exists elsewhere).
+    pub refused: Vec<Problem>,
 }
 
 impl ImportSummary {
@@ -42,7 +50,11 @@ impl ImportSummary {
     }
     /// Whether any row was refused (the CLI exits non-zero then).
     pub fn has_bad_rows(&self) -> bool {
-        !self.bad.is_empty() || !self.out_of_scope_rows.is_empty()
+        !self.bad.is_empty() || !self.out_of_scope_rows.is_empty() || !self.refused.is_empty()
+    }
+    /// How many rows were refused, for whatever reason.
+    pub fn refused_count(&self) -> usize {
+        self.bad.len() + self.out_of_scope_rows.len() + self.refused.len()
     }
 }
 
@@ -96,7 +108,7 @@ pub async fn upload_roster(
         summary.members_new,
         summary.members_updated,
         summary.members_unchanged,
-        summary.bad.len() + summary.out_of_scope_rows.len()
+        summary.refused_count()
     );
     let action = AuditAction::RosterImport;
     audit::log(&*txn, Some(actor.id), action, None, Some(&detail), ip).await?;
@@ -119,13 +131,43 @@ async fn import_in(
             by_parent_name.insert((parent, a.name.clone()), a);
         }
     }
+    // Only members inside the scope are matched by phone: a row never reaches (renames, moves
+    // or shows) a member outside it.
     let mut existing: HashMap<String, member::Model> = member::Entity::find()
+        .filter(scope.condition(member::Column::AreaPath))
         .all(txn)
         .await?
         .into_iter()
         .map(|m| (m.phone.clone(), m))
         .collect();
-    let mut codes: HashSet<String> = existing.values().map(|m| m.bind_code.clone()).collect();
+    // Phones of the file held by members outside the scope (phones are unique county-wide):
+    // those rows are refused.
+    let phones: Vec<String> = parsed
+        .rows
+        .iter()
+        .map(|r| r.phone.as_str().to_owned())
+        .filter(|p| !existing.contains_key(p))
+        .collect();
+    let mut elsewhere: HashSet<String> = HashSet::new();
+    for chunk in phones.chunks(500) {
+        let found: Vec<String> = member::Entity::find()
+            .select_only()
+            .column(member::Column::Phone)
+            .filter(member::Column::Phone.is_in(chunk.iter().cloned()))
+            .filter(ExprTrait::not(scope.condition(member::Column::AreaPath)))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        elsewhere.extend(found);
+    }
+    let mut codes: HashSet<String> = member::Entity::find()
+        .select_only()
+        .column(member::Column::BindCode)
+        .into_tuple::<String>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
 
     let mut summary = ImportSummary {
         rows: parsed.rows.len() + parsed.bad.len(),
@@ -139,6 +181,16 @@ async fn import_in(
     for (i, row) in parsed.rows.into_iter().enumerate() {
         if i % 250 == 0 {
             progress(i, total);
+        }
+        if elsewhere.contains(row.phone.as_str()) {
+            // Said the same way whatever the number's owner; nothing is created for the row.
+            if row_in_scope(root.clone(), scope, &row, &by_parent_name) {
+                let problem = Problem::RosterPhoneUnavailable { row: row.row };
+                summary.refused.push(problem);
+            } else {
+                summary.out_of_scope_rows.push(row.row);
+            }
+            continue;
         }
         let Some(micro) =
             resolve_row_area(txn, &root, scope, &row, &mut by_parent_name, &mut summary).await?
@@ -203,6 +255,25 @@ async fn import_in(
             .await?;
     }
     Ok(summary)
+}
+
+/// Whether the row's area chain lies inside `scope` (or would, once created), without creating
+/// anything: the same decision as [`resolve_row_area`].
+fn row_in_scope(
+    root: area::Model,
+    scope: &Scope,
+    row: &RosterRow,
+    known: &HashMap<(i64, String), area::Model>,
+) -> bool {
+    let mut current = root;
+    for name in [&row.town, &row.community, &row.grid, &row.micro_grid] {
+        match known.get(&(current.id, name.clone())) {
+            Some(a) => current = a.clone(),
+            // The rest would be created below `current`.
+            None => return scope.contains(&current.path),
+        }
+    }
+    scope.contains(&current.path)
 }
 
 /// Finds or creates the town → community → grid → micro-grid chain of a row; `None` when the

@@ -14,8 +14,8 @@ use sea_orm::{
 use crate::areas;
 use crate::audit::{self, AuditAction, AuditTarget};
 use crate::db::Db;
-use crate::domain::MemberStatus;
-use crate::entity::{area, member};
+use crate::domain::{MemberStatus, OutboxStatus, StaffRole};
+use crate::entity::{area, member, outbox};
 use crate::error::{CoreError, CoreResult};
 use crate::lifecycle::StaffActor;
 use crate::problem::Problem;
@@ -195,10 +195,12 @@ pub struct MemberPage {
     pub next: Option<i64>,
 }
 
-/// Members in scope by id after `after_id`; `q` matches name, phone or bind code.
+/// Members in scope by id after `after_id`; `q` matches name, phone or (when `codes`: the
+/// reader may see bind codes) bind code.
 pub async fn page(
     conn: &impl ConnectionTrait,
     scope: &Scope,
+    codes: bool,
     q: Option<&str>,
     after_id: Option<i64>,
     limit: u64,
@@ -211,12 +213,13 @@ pub async fn page(
                 max: MAX_QUERY_CHARS,
             }));
         }
-        query = query.filter(
-            Condition::any()
-                .add(Expr::col(member::Column::Name).like(like_contains(q)))
-                .add(Expr::col(member::Column::Phone).like(like_contains(q)))
-                .add(member::Column::BindCode.eq(normalise_bind_code(q))),
-        );
+        let mut any = Condition::any()
+            .add(Expr::col(member::Column::Name).like(like_contains(q)))
+            .add(Expr::col(member::Column::Phone).like(like_contains(q)));
+        if codes {
+            any = any.add(member::Column::BindCode.eq(normalise_bind_code(q)));
+        }
+        query = query.filter(any);
     }
     if let Some(after) = after_id {
         query = query.filter(member::Column::Id.gt(after));
@@ -303,8 +306,104 @@ pub async fn deactivate(
     Ok(m)
 }
 
+/// Whether a role hands out bind codes (and so may see them): admins and secretaries. A viewer
+/// never sees a code (with one, anybody can bind as that member).
+pub fn may_see_bind_codes(role: StaffRole) -> bool {
+    role.can_act()
+}
+
+/// Refuses roles that do not hand out bind codes.
+pub fn require_bind_code_role(actor: &StaffActor) -> CoreResult<()> {
+    if may_see_bind_codes(actor.role) {
+        Ok(())
+    } else {
+        Err(CoreError::Forbidden(Problem::MayNotSeeBindCodes))
+    }
+}
+
+/// A bind code no member holds (checked against the table).
+async fn unused_bind_code(db: &impl ConnectionTrait) -> CoreResult<String> {
+    loop {
+        let code = generate_bind_code();
+        let taken = member::Entity::find()
+            .filter(member::Column::BindCode.eq(code.clone()))
+            .count(db)
+            .await?;
+        if taken == 0 {
+            return Ok(code);
+        }
+    }
+}
+
+/// Staff command: gives a member in scope a fresh bind code (the old one no longer binds), for
+/// a code that was seen by someone it should not have been. Admins and secretaries.
+pub async fn regenerate_bind_code(
+    db: &Db,
+    actor: &StaffActor,
+    id: i64,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> CoreResult<member::Model> {
+    change_binding(db, actor, id, ip, now, AuditAction::MemberBindCode).await
+}
+
+/// Staff command: unbinds a member in scope from their messenger account (a lost or changed
+/// phone) and gives them a fresh bind code, so the old account no longer speaks for them and
+/// they bind again. Messages still queued for the old chat are cancelled. Admins and
+/// secretaries.
+pub async fn unbind(
+    db: &Db,
+    actor: &StaffActor,
+    id: i64,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> CoreResult<member::Model> {
+    change_binding(db, actor, id, ip, now, AuditAction::MemberUnbind).await
+}
+
+async fn change_binding(
+    db: &Db,
+    actor: &StaffActor,
+    id: i64,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+    action: AuditAction,
+) -> CoreResult<member::Model> {
+    require_bind_code_role(actor)?;
+    let txn = db.write().await?;
+    let m = member::Entity::find_by_id(id)
+        .filter(actor.scope.condition(member::Column::AreaPath))
+        .one(&*txn)
+        .await?
+        .ok_or(CoreError::NotFound)?;
+    let old_chat = m.telegram_chat_id;
+    let mut a: member::ActiveModel = m.into();
+    a.bind_code = Set(unused_bind_code(&*txn).await?);
+    if action == AuditAction::MemberUnbind {
+        a.telegram_user_id = Set(None);
+        a.telegram_chat_id = Set(None);
+        a.bound_at = Set(None);
+    }
+    a.updated_at = Set(now);
+    let m = a.update(&*txn).await?;
+    if action == AuditAction::MemberUnbind
+        && let Some(chat) = old_chat
+    {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Cancelled))
+            .filter(outbox::Column::ChatId.eq(chat))
+            .filter(outbox::Column::Status.is_in([OutboxStatus::Pending, OutboxStatus::Held]))
+            .exec(&*txn)
+            .await?;
+    }
+    let target = AuditTarget::Member(m.id);
+    audit::log(&*txn, Some(actor.id), action, Some(target), None, ip).await?;
+    txn.commit().await?;
+    Ok(m)
+}
+
 /// The bind sheet of one community in scope (each member who has not left, with code and deep
-/// link, in roster order), audited: it holds phones and codes.
+/// link, in roster order), audited: it holds phones and codes. Admins and secretaries.
 pub async fn bind_sheet(
     db: &Db,
     actor: &StaffActor,
@@ -312,6 +411,7 @@ pub async fn bind_sheet(
     bot_username: &str,
     ip: Option<&str>,
 ) -> CoreResult<(area::Model, Vec<BindCodeRow>)> {
+    require_bind_code_role(actor)?;
     let community = areas::find_in_scope(db.conn(), &actor.scope, community_id).await?;
     let rows = bind_code_sheet(db.conn(), &Scope::of_area(&community), bot_username).await?;
     let target = AuditTarget::Area(community.id);

@@ -166,6 +166,20 @@ pub enum Problem {
         min: i64,
         max: i64,
     },
+
+    // Roster safety (issue 11) ----------------------------------------------------------------
+    /// A roster row whose phone number cannot be imported into the uploader's scope (it belongs
+    /// to a member outside it). Worded so it does not say that the number exists elsewhere.
+    RosterPhoneUnavailable {
+        row: usize,
+    },
+    /// A spreadsheet whose cells reach beyond what a roster can hold (rows × columns).
+    SpreadsheetTooLarge {
+        max_rows: usize,
+        max_columns: usize,
+    },
+    /// Bind codes and bind sheets are for the roles that hand them out (admins, secretaries).
+    MayNotSeeBindCodes,
 }
 
 impl Problem {
@@ -189,6 +203,14 @@ impl Problem {
             TooManyRowsForXlsx { max } => vec![("max", max.to_string())],
             BatchIntervalOutOfRange { max } => vec![("max", max.to_string())],
             PasswordTooShort { min } => vec![("min", min.to_string())],
+            RosterPhoneUnavailable { row } => vec![("row", row.to_string())],
+            SpreadsheetTooLarge {
+                max_rows,
+                max_columns,
+            } => vec![
+                ("max_rows", max_rows.to_string()),
+                ("max_columns", max_columns.to_string()),
+            ],
             SettingOutOfRange { min, max } => {
                 vec![("min", min.to_string()), ("max", max.to_string())]
             }
@@ -236,7 +258,8 @@ impl Problem {
             | NoticeAlreadySent
             | NoticeWrongState
             | NoticeCancelled
-            | SettingNotANumber => Vec::new(),
+            | SettingNotANumber
+            | MayNotSeeBindCodes => Vec::new(),
         }
     }
 

@@ -10,13 +10,20 @@
 use std::collections::HashMap;
 use std::io::Cursor;
 
-use calamine::{Data, Reader, Xls, Xlsx, open_workbook_auto_from_rs, open_workbook_from_rs};
+use calamine::{Data, Reader, Xls, Xlsb, Xlsx, open_workbook_auto_from_rs, open_workbook_from_rs};
 use serde::Serialize;
 
 use crate::domain::phone::{Phone, PhoneError};
 
 /// The role given to a person when the file has no role column (or the cell is empty).
 pub const DEFAULT_ROLE: &str = "微网格长";
+
+/// Most rows a roster spreadsheet may reach (a county roster has a few thousand).
+pub const MAX_SHEET_ROWS: usize = 100_000;
+/// Most columns a roster spreadsheet may reach.
+pub const MAX_SHEET_COLUMNS: usize = 100;
+/// Most non-empty cells read from a roster spreadsheet.
+pub const MAX_SHEET_CELLS: usize = 1_000_000;
 
 /// How many non-blank rows from the top are searched for the header (to allow a title row).
 const HEADER_SCAN_ROWS: usize = 10;
@@ -174,6 +181,10 @@ pub enum RosterError {
     Spreadsheet(String),
     #[error("the header is there but no data rows follow")]
     NoDataRows,
+    /// A spreadsheet with cells beyond [`MAX_SHEET_ROWS`] rows, [`MAX_SHEET_COLUMNS`] columns
+    /// or [`MAX_SHEET_CELLS`] cells (read cell by cell: the size is never allocated).
+    #[error("the spreadsheet is too large")]
+    TooLarge,
 }
 
 impl RosterError {
@@ -226,6 +237,11 @@ impl RosterError {
             RosterError::NoDataRows => {
                 rust_i18n::t!("roster.error.no_data_rows", locale = locale).into_owned()
             }
+            RosterError::TooLarge => crate::problem::Problem::SpreadsheetTooLarge {
+                max_rows: MAX_SHEET_ROWS,
+                max_columns: MAX_SHEET_COLUMNS,
+            }
+            .message(locale),
         }
     }
 }
@@ -587,6 +603,33 @@ fn read_spreadsheet(bytes: &[u8]) -> Result<Vec<SheetRow>, RosterError> {
             }
         }
     }
+    // XLSX and XLSB are read cell by cell, never into a grid as large as the cells' extent:
+    // two cells at A1 and XFD1048576 would otherwise allocate rows × columns.
+    if bytes.starts_with(ZIP_MAGIC) {
+        if let Ok(mut book) = open_workbook_from_rs::<Xlsx<_>, _>(Cursor::new(bytes)) {
+            let name = first_sheet(book.sheet_names())?;
+            let mut reader = book
+                .worksheet_cells_reader(&name)
+                .map_err(spreadsheet_err)?;
+            let mut sheet = SparseSheet::default();
+            while let Some(cell) = reader.next_cell().map_err(spreadsheet_err)? {
+                sheet.add(cell.get_position(), cell.get_value().clone().into())?;
+            }
+            return sheet.into_rows();
+        }
+        if let Ok(mut book) = open_workbook_from_rs::<Xlsb<_>, _>(Cursor::new(bytes)) {
+            let name = first_sheet(book.sheet_names())?;
+            let mut reader = book
+                .worksheet_cells_reader(&name)
+                .map_err(spreadsheet_err)?;
+            let mut sheet = SparseSheet::default();
+            while let Some(cell) = reader.next_cell().map_err(spreadsheet_err)? {
+                sheet.add(cell.get_position(), cell.get_value().clone().into())?;
+            }
+            return sheet.into_rows();
+        }
+    }
+    // Legacy XLS (at most 65,536 × 256 by its format) and ODS: calamine reads them whole.
     // A zip or OLE file that no reader accepts is something else (a Word file, an archive).
     let mut workbook =
         open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|_| RosterError::NotARoster)?;
@@ -599,22 +642,77 @@ fn read_spreadsheet(bytes: &[u8]) -> Result<Vec<SheetRow>, RosterError> {
             ));
         }
     };
-    let first_row = range.start().map_or(0, |(r, _)| r as usize);
-    let mut rows = Vec::new();
-    for (i, cells) in range.rows().enumerate() {
-        let cells: Vec<String> = cells.iter().map(cell_text).collect();
-        if cells.iter().all(String::is_empty) {
-            continue;
+    let (row0, col0) = range.start().unwrap_or((0, 0));
+    let mut sheet = SparseSheet::default();
+    for (row, col, cell) in range.used_cells() {
+        let (Ok(row), Ok(col)) = (u32::try_from(row), u32::try_from(col)) else {
+            return Err(RosterError::TooLarge);
+        };
+        sheet.add((row0 + row, col0 + col), cell.clone())?;
+    }
+    sheet.into_rows()
+}
+
+fn first_sheet(names: Vec<String>) -> Result<String, RosterError> {
+    names
+        .into_iter()
+        .next()
+        .ok_or_else(|| RosterError::Spreadsheet("the workbook has no worksheet".into()))
+}
+
+fn spreadsheet_err(e: impl std::fmt::Display) -> RosterError {
+    RosterError::Spreadsheet(e.to_string())
+}
+
+/// The non-empty cells of a sheet by row, bounded by [`MAX_SHEET_ROWS`],
+/// [`MAX_SHEET_COLUMNS`] and [`MAX_SHEET_CELLS`].
+#[derive(Default)]
+struct SparseSheet {
+    rows: std::collections::BTreeMap<u32, Vec<(u32, String)>>,
+    cells: usize,
+}
+
+impl SparseSheet {
+    /// Adds a cell at its 0-based (row, column); empty cells are skipped wherever they are.
+    fn add(&mut self, (row, col): (u32, u32), value: Data) -> Result<(), RosterError> {
+        let text = cell_text(&value);
+        if text.is_empty() {
+            return Ok(());
         }
-        rows.push(SheetRow {
-            row: first_row + i + 1,
-            cells,
-        });
+        self.cells += 1;
+        if row as usize >= MAX_SHEET_ROWS
+            || col as usize >= MAX_SHEET_COLUMNS
+            || self.cells > MAX_SHEET_CELLS
+        {
+            return Err(RosterError::TooLarge);
+        }
+        self.rows.entry(row).or_default().push((col, text));
+        Ok(())
     }
-    if rows.is_empty() {
-        return Err(RosterError::Empty);
+
+    /// The rows in order (row numbers as Excel shows them), each as wide as its last cell.
+    fn into_rows(self) -> Result<Vec<SheetRow>, RosterError> {
+        let mut rows = Vec::with_capacity(self.rows.len());
+        for (row, cells) in self.rows {
+            let width = cells
+                .iter()
+                .map(|(c, _)| *c as usize + 1)
+                .max()
+                .unwrap_or(0);
+            let mut dense = vec![String::new(); width];
+            for (col, text) in cells {
+                dense[col as usize] = text;
+            }
+            rows.push(SheetRow {
+                row: row as usize + 1,
+                cells: dense,
+            });
+        }
+        if rows.is_empty() {
+            return Err(RosterError::Empty);
+        }
+        Ok(rows)
     }
-    Ok(rows)
 }
 
 /// A spreadsheet cell as text. Whole numbers lose their `.0`, so a phone typed into a number

@@ -369,7 +369,7 @@ pub async fn send(
     if !outcome.duplicate {
         record_replies(db, m.id, chat_id, pressed, outcome.replies, now).await?;
     }
-    pull_outbox(db, chat_id, now).await?;
+    pull_chat(db, chat_id, now).await?;
     Ok(())
 }
 
@@ -562,9 +562,22 @@ async fn update_pressed(
     Ok(())
 }
 
-/// Moves the chat's due queued messages (report updates, task cards, notices) into the
-/// transcript and marks them sent — the simulator is their messenger. Returns how many.
-pub async fn pull_outbox(db: &Db, chat_id: i64, now: DateTime<Utc>) -> Result<usize, SimError> {
+/// Moves the due queued messages (report updates, task cards, notices) of the simulated chat of
+/// a member in `scope` into the transcript and marks them sent — the simulator is their
+/// messenger. Returns how many. The scope is checked first: a member outside it is
+/// [`SimError::NotFound`] and nothing of theirs changes.
+pub async fn pull_outbox(
+    db: &Db,
+    scope: &Scope,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, SimError> {
+    let m = member_in_scope(db.conn(), scope, member_id).await?;
+    pull_chat(db, chat_of_member(m.id), now).await
+}
+
+/// [`pull_outbox`] for a chat already checked.
+async fn pull_chat(db: &Db, chat_id: i64, now: DateTime<Utc>) -> Result<usize, SimError> {
     if !is_simulated_chat(chat_id) {
         return Ok(0);
     }

@@ -32,6 +32,7 @@ mod panel_pages;
 mod panel_report;
 mod panel_scheduler;
 mod sec_auth;
+mod sec_data;
 mod simulator;
 mod simulator_browser;
 mod small_county;

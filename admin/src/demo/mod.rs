@@ -182,7 +182,7 @@ async fn import_county(db: &Db) -> Result<(), DemoError> {
     if summary.has_bad_rows() {
         return Err(DemoError::Roster(format!(
             "{} bad rows",
-            summary.bad.len() + summary.out_of_scope_rows.len()
+            summary.refused_count()
         )));
     }
     Ok(())

@@ -90,6 +90,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/roster", get(roster::page))
         .route("/roster/upload", post(roster::upload))
         .route("/roster/members/{id}/deactivate", post(roster::deactivate))
+        .route("/roster/members/{id}/code", post(roster::new_code))
+        .route("/roster/members/{id}/unbind", post(roster::unbind))
         .route("/roster/sheet/{community}", get(roster::sheet))
         .route("/admin/areas", get(areas::areas_page))
         .route("/admin/areas/add", post(areas::add_area))

@@ -25,7 +25,8 @@ pub struct MemberRow {
     pub name: String,
     pub phone: String,
     pub area: String,
-    pub code: String,
+    /// Shown only to roles that hand codes out.
+    pub code: Option<String>,
     pub bound: bool,
     pub left: bool,
     pub status: String,
@@ -48,6 +49,8 @@ pub struct UploadResult {
 pub struct RosterPage {
     pub page: PageCtx,
     pub can_manage: bool,
+    /// Bind codes, bind sheets and the code/unbind buttons (admins and secretaries).
+    pub can_codes: bool,
     pub q: String,
     pub members: Vec<MemberRow>,
     pub next_href: Option<String>,
@@ -65,7 +68,8 @@ async fn render(
 ) -> Result<Response, PanelError> {
     let scope = user.scope();
     let conn = state.db.conn();
-    let page = members::page(conn, &scope, q, after, members::PAGE).await?;
+    let can_codes = members::may_see_bind_codes(user.user.role);
+    let page = members::page(conn, &scope, can_codes, q, after, members::PAGE).await?;
     let names = inbox::area_names(conn, page.rows.iter().map(|m| m.area_path.as_str())).await?;
     let locale = user.locale;
     let members = page
@@ -76,7 +80,7 @@ async fn render(
             name: m.name.clone(),
             phone: m.phone.clone(),
             area: gridline_shared::areas::display_path(&m.area_path, &names),
-            code: m.bind_code.clone(),
+            code: can_codes.then(|| m.bind_code.clone()),
             bound: m.is_bound(),
             left: m.status == MemberStatus::Left,
             status: t!(
@@ -94,17 +98,22 @@ async fn render(
         ser.append_pair("after", &id.to_string());
         format!("/roster?{}", ser.finish())
     });
-    let communities = areas::communities_in_scope(conn, &scope)
-        .await?
-        .into_iter()
-        .map(|a| Community {
-            id: a.id,
-            name: a.name,
-        })
-        .collect();
+    let communities = if can_codes {
+        areas::communities_in_scope(conn, &scope)
+            .await?
+            .into_iter()
+            .map(|a| Community {
+                id: a.id,
+                name: a.name,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let page = RosterPage {
         page: user.page(state, "roster", "panel.roster.title").await,
         can_manage: user.user.role.is_admin(),
+        can_codes,
         q: q.unwrap_or("").to_owned(),
         members,
         next_href,
@@ -187,6 +196,7 @@ pub async fn upload(
             .iter()
             .map(|row| t!("panel.roster.out_of_scope", locale = locale, row = row).into_owned()),
     );
+    bad.extend(summary.refused.iter().map(|p| p.message(locale)));
     let text = t!(
         "panel.roster.done",
         locale = locale,
@@ -212,6 +222,26 @@ pub async fn deactivate(
     Path(id): Path<i64>,
 ) -> Result<Response, PanelError> {
     members::deactivate(&state.db, &user.actor(), id, user.ip(), Utc::now()).await?;
+    Ok(Redirect::to("/roster").into_response())
+}
+
+/// POST /roster/members/{id}/code: a fresh bind code (the old one no longer binds).
+pub async fn new_code(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PanelError> {
+    members::regenerate_bind_code(&state.db, &user.actor(), id, user.ip(), Utc::now()).await?;
+    Ok(Redirect::to("/roster").into_response())
+}
+
+/// POST /roster/members/{id}/unbind: a lost phone; the member binds again with a new code.
+pub async fn unbind(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PanelError> {
+    members::unbind(&state.db, &user.actor(), id, user.ip(), Utc::now()).await?;
     Ok(Redirect::to("/roster").into_response())
 }
 

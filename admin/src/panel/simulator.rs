@@ -240,7 +240,7 @@ async fn log_view(
     let locale = user.locale;
     // The simulator is the messenger of the chat's queued messages: show what is due.
     let now = Utc::now();
-    simulator::pull_outbox(&state.db, simulator::chat_of_member(member_id), now)
+    simulator::pull_outbox(&state.db, &user.scope(), member_id, now)
         .await
         .map_err(|e| sim_error(e, locale))?;
     let tr_ = simulator::transcript(state.db.conn(), &user.scope(), member_id)
