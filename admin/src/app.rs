@@ -1,5 +1,5 @@
 //! The HTTP application: the panel (server-rendered HTML under `/`), its static assets under
-//! `/static`, and `/healthz`. Every panel page runs behind [`crate::panel::session::middleware`]
+//! `/static`, `/healthz` and `/metrics` (see [`crate::metrics`]). Every panel page runs behind [`crate::panel::session::middleware`]
 //! (locale, session, CSRF, security headers).
 
 use std::net::SocketAddr;
@@ -82,6 +82,7 @@ impl Application {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::serve))
         .route("/static/{*path}", get(panel::assets::serve))
         .merge(panel::api_routes())
         .merge(panel::routes(state.clone()))

@@ -55,7 +55,20 @@ pub enum Command {
     /// Recompute the report counters (per community, kind and state) from the reports table:
     /// a repair after reports were loaded or edited outside Gridline.
     RebuildCounters,
+    /// Write a consistent copy of the database while Gridline runs (SQLite); on PostgreSQL,
+    /// print the pg_dump command to use (exit code 4: nothing written).
+    Backup(BackupArgs),
 }
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The file to write (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Exit code of `gridline backup` on PostgreSQL: the pg_dump command was printed, nothing written.
+pub const EXIT_NOT_WRITTEN: u8 = 4;
 
 #[derive(Debug, Args, Default)]
 pub struct ServeArgs {
@@ -163,9 +176,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let mut settings = Settings::load(cli.config.as_deref())?;
     if let Command::Serve(args) = &cli.command
         && args.demo
-        && settings.database_url == gridline_shared::db::DEFAULT_DATABASE_URL
     {
-        settings.database_url = DEMO_DATABASE_URL.to_owned();
+        if settings.database_url == gridline_shared::db::DEFAULT_DATABASE_URL {
+            settings.database_url = DEMO_DATABASE_URL.to_owned();
+        }
+        // The demo is for trying the bot: its simulator is on unless the settings said no.
+        settings.simulator.get_or_insert(true);
     }
     let settings = Arc::new(settings);
     match cli.command {
@@ -193,6 +209,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }) => user_add(&settings, &username, role, area.as_deref(), locale).await,
         Command::Codes(args) => codes(&settings, args, locale).await,
         Command::Export(cmd) => crate::cli_export::run(&settings, cmd, locale).await,
+        Command::Backup(args) => backup(&settings, &args.out, locale).await,
         Command::RebuildCounters => {
             let db = open(&settings).await?;
             let n = gridline_shared::counters::rebuild_counters(&db).await?;
@@ -235,11 +252,17 @@ async fn serve(
         return Ok(ExitCode::SUCCESS);
     }
     let scheduler = (!args.no_scheduler).then(|| crate::scheduler::spawn(db.clone()));
+    let daily_backup = if args.no_scheduler {
+        None
+    } else {
+        start_daily_backup(&settings, &db, locale)?
+    };
     let mut app = Application::build(settings.clone(), db.clone()).await?;
     if let Some(webhook) = bot.as_ref().and_then(|b| b.webhook.clone()) {
         app = app.merge(webhook);
     }
     let addr = app.local_addr()?;
+    warn_unsafe_settings(&settings, &addr, args.demo, locale);
     eprintln!("{}", t!("cli.listening", locale = locale, addr = addr));
     if let Some(logins) = demo_logins {
         crate::demo::print_logins(&settings, logins, &addr.to_string(), locale);
@@ -247,7 +270,7 @@ async fn serve(
     app.run_until(shutdown_signal()).await?;
     stop_worker(worker).await;
     stop_bot(bot).await;
-    if let Some(task) = scheduler {
+    for task in [scheduler, daily_backup].into_iter().flatten() {
         task.abort();
     }
     db.close().await.map_err(CoreError::Db)?;
@@ -618,4 +641,122 @@ async fn codes(settings: &Settings, args: CodesArgs, locale: &str) -> Result<Exi
     );
     db.close().await.map_err(CoreError::Db)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loud warnings at start about settings a county server should not run with: the panel
+/// reachable from the network while its cookies may travel without HTTPS; the chat simulator
+/// on outside the demo.
+fn warn_unsafe_settings(
+    settings: &Settings,
+    addr: &std::net::SocketAddr,
+    demo: bool,
+    locale: &str,
+) {
+    if !addr.ip().is_loopback() && !settings.cookie_secure {
+        let line = "!".repeat(72);
+        eprintln!(
+            "\n{line}\n{}\n{line}\n",
+            t!("cli.warn.cookie_insecure", locale = locale, addr = addr)
+        );
+        tracing::warn!(%addr, "the panel listens beyond loopback without GRIDLINE_COOKIE_SECURE");
+    }
+    if settings.simulator_on() && !demo {
+        eprintln!("{}", tr(locale, "cli.warn.simulator_on"));
+    }
+}
+
+/// The daily backup task, when `backup_dir` is set: SQLite only (on PostgreSQL a loud warning
+/// says to schedule pg_dump instead).
+fn start_daily_backup(
+    settings: &Settings,
+    db: &Db,
+    locale: &str,
+) -> Result<Option<tokio::task::JoinHandle<()>>, CliError> {
+    let Some(dir) = settings.backup_dir.clone() else {
+        return Ok(None);
+    };
+    if !gridline_shared::backup::in_process(db) {
+        eprintln!("{}", tr(locale, "cli.backup.daily_postgres"));
+        return Ok(None);
+    }
+    let at = settings.backup_time()?;
+    eprintln!(
+        "{}",
+        t!(
+            "cli.backup.daily_on",
+            locale = locale,
+            dir = dir.display(),
+            time = at.format("%H:%M"),
+            keep = settings.backup_keep
+        )
+    );
+    Ok(Some(crate::scheduler::spawn_daily_backup(
+        db.clone(),
+        dir,
+        settings.backup_keep,
+        at,
+    )))
+}
+
+/// `gridline backup --out FILE`: a consistent copy of a SQLite database (also while `serve`
+/// runs; the schema is not migrated, so a backup before an upgrade is of the old version); on
+/// PostgreSQL the pg_dump command to use.
+async fn backup(settings: &Settings, out: &Path, locale: &str) -> Result<ExitCode, CliError> {
+    use gridline_shared::backup::{self, BackupError};
+    let url = settings.database_url.trim();
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let Some(cmd) = backup::pg_dump_command(url, out) else {
+            return Err(CliError::Message(tr(locale, "cli.backup.bad_url")));
+        };
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{cmd}")?;
+        eprintln!("{}", tr(locale, "cli.backup.postgres"));
+        if let Some(restore) = backup::pg_restore_command(url, out) {
+            eprintln!(
+                "{}",
+                t!(
+                    "cli.backup.postgres_restore",
+                    locale = locale,
+                    command = restore
+                )
+            );
+        }
+        return Ok(ExitCode::from(EXIT_NOT_WRITTEN));
+    }
+    match backup::sqlite_file(url) {
+        Some(file) if file.exists() => {}
+        _ => {
+            return Err(CliError::Message(
+                t!(
+                    "cli.backup.no_database",
+                    locale = locale,
+                    url = gridline_shared::db::redact(url)
+                )
+                .into_owned(),
+            ));
+        }
+    }
+    let db = Db::connect(url).await.map_err(CoreError::Db)?;
+    let result = backup::sqlite_to(&db, out).await;
+    db.close().await.map_err(CoreError::Db)?;
+    match result {
+        Ok(w) => {
+            eprintln!(
+                "{}",
+                t!(
+                    "cli.backup.written",
+                    locale = locale,
+                    path = w.path.display(),
+                    bytes = w.bytes
+                )
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(BackupError::Exists(path)) => Err(CliError::Message(
+            t!("cli.backup.exists", locale = locale, path = path.display()).into_owned(),
+        )),
+        Err(e) => Err(CliError::Message(
+            t!("cli.backup.failed", locale = locale, reason = e).into_owned(),
+        )),
+    }
 }

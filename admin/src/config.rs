@@ -13,7 +13,11 @@
 //! | `webhook_url` | `GRIDLINE_WEBHOOK_URL` | none: long polling. Set (with `webhook_secret`) to receive updates at `/telegram/webhook` |
 //! | `webhook_secret` | `GRIDLINE_WEBHOOK_SECRET` | none (never printed) |
 //! | `cookie_secure` | `GRIDLINE_COOKIE_SECURE` | `false` (set `true` behind HTTPS: cookies get `Secure`) |
-//! | `simulator` | `GRIDLINE_SIMULATOR` | `true`: the chat simulator page (`/simulator`); set `false` in production |
+//! | `simulator` | `GRIDLINE_SIMULATOR` | off, except with `serve --demo`: the chat simulator page (`/simulator`); `true` turns it on |
+//! | `metrics_token` | `GRIDLINE_METRICS_TOKEN` | none: `/metrics` answers loopback peers only; set, it also answers `Authorization: Bearer <token>` (never printed) |
+//! | `backup_dir` | `GRIDLINE_BACKUP_DIR` | none: no daily backup. Set (SQLite), `serve` writes `gridline-YYYYMMDD-HHMMSS.db` there every day |
+//! | `backup_keep` | `GRIDLINE_BACKUP_KEEP` | 7: daily backups kept in `backup_dir` (older ones are deleted) |
+//! | `backup_time` | `GRIDLINE_BACKUP_TIME` | `03:00`: time of day of the daily backup, county time (UTC+8) |
 //! | `wecom_corp_id` | `GRIDLINE_WECOM_CORP_ID` | none: the WeCom channel is off unless all five `wecom_*` settings below are set |
 //! | `wecom_agent_id` | `GRIDLINE_WECOM_AGENT_ID` | none: the self-built app's AgentId |
 //! | `wecom_secret` | `GRIDLINE_WECOM_SECRET` | none: the app's Secret (never printed) |
@@ -49,8 +53,18 @@ pub struct Settings {
     pub webhook_secret: Option<String>,
     /// Mark panel cookies `Secure` (only sent over HTTPS). Turn on when served over TLS.
     pub cookie_secure: bool,
-    /// The chat simulator page (`/simulator`). On for trials; production sets it off.
-    pub simulator: bool,
+    /// The chat simulator page (`/simulator`): off unless set, or `serve --demo` (see
+    /// [`Settings::simulator_on`]).
+    pub simulator: Option<bool>,
+    /// Bearer token that lets a non-loopback peer read `/metrics`. Never printed.
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<String>,
+    /// Folder of the daily backup (SQLite); `None`: no daily backup.
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// Daily backups kept in `backup_dir`.
+    pub backup_keep: usize,
+    /// Time of day (`HH:MM`, county time) of the daily backup.
+    pub backup_time: String,
     /// WeCom self-built app (see `docs/wecom.md`): all five or none.
     pub wecom_corp_id: Option<String>,
     pub wecom_agent_id: Option<i64>,
@@ -82,7 +96,11 @@ impl Default for Settings {
             webhook_url: None,
             webhook_secret: None,
             cookie_secure: false,
-            simulator: true,
+            simulator: None,
+            metrics_token: None,
+            backup_dir: None,
+            backup_keep: 7,
+            backup_time: "03:00".to_owned(),
             wecom_corp_id: None,
             wecom_agent_id: None,
             wecom_secret: None,
@@ -130,6 +148,10 @@ impl Settings {
                 "webhook_secret",
                 "cookie_secure",
                 "simulator",
+                "metrics_token",
+                "backup_dir",
+                "backup_keep",
+                "backup_time",
                 "wecom_corp_id",
                 "wecom_agent_id",
                 "wecom_secret",
@@ -169,8 +191,44 @@ impl Settings {
                 "webhook_url needs webhook_secret (GRIDLINE_WEBHOOK_SECRET)".into(),
             ));
         }
+        if self.backup_keep == 0 {
+            return Err(ConfigError("backup_keep must be at least 1".into()));
+        }
+        self.backup_time()?;
         self.wecom()?;
         Ok(())
+    }
+
+    /// Whether the chat simulator is served: when `simulator` says so; off when unset
+    /// (`serve --demo` sets it on unless the settings turned it off).
+    pub fn simulator_on(&self) -> bool {
+        self.simulator.unwrap_or(false)
+    }
+
+    /// The metrics token, when set and not blank.
+    pub fn metrics_token(&self) -> Option<&str> {
+        text(&self.metrics_token)
+    }
+
+    /// The time of day of the daily backup.
+    pub fn backup_time(&self) -> Result<chrono::NaiveTime, ConfigError> {
+        chrono::NaiveTime::parse_from_str(self.backup_time.trim(), "%H:%M").map_err(|_| {
+            ConfigError(format!(
+                "backup_time must be a time of day as HH:MM (e.g. 03:00), not {:?}",
+                self.backup_time
+            ))
+        })
+    }
+
+    /// Whether the panel's listen address reaches beyond this machine (not a loopback address,
+    /// or a name other than `localhost`).
+    pub fn listens_beyond_loopback(&self) -> bool {
+        let listen = self.listen.trim();
+        if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
+            return !addr.ip().is_loopback();
+        }
+        let host = listen.rsplit_once(':').map_or(listen, |(h, _)| h);
+        !host.eq_ignore_ascii_case("localhost")
     }
 
     /// The WeCom app's settings when the channel is configured (all five `wecom_*` set and

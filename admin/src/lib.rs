@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cli_export;
 pub mod config;
 pub mod demo;
+pub mod metrics;
 pub mod panel;
 pub mod scheduler;
 

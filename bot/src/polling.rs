@@ -298,6 +298,8 @@ pub async fn process_batch(rt: &BotRuntime, updates: Vec<Update>) -> Vec<Failure
                 if let Err(e) = rt.handle_update(&u).await {
                     let database_unavailable = database_unavailable(&e);
                     tracing::error!(update_id = id, error = %e, database_unavailable, "update not handled; will retry");
+                    gridline_shared::metrics::COUNTERS
+                        .handler_error(gridline_shared::metrics::Component::Bot);
                     failed.push(Failure {
                         update_id: id,
                         database_unavailable,
@@ -317,6 +319,8 @@ pub async fn process_batch(rt: &BotRuntime, updates: Vec<Update>) -> Vec<Failure
                 // updates are tried again, and skipped like any failing update after
                 // `MAX_ATTEMPTS_PER_UPDATE` — never passed over silently.
                 tracing::error!(error = %e, "update task panicked; will retry");
+                gridline_shared::metrics::COUNTERS
+                    .handler_error(gridline_shared::metrics::Component::Bot);
                 failed.extend(
                     ids_of_task
                         .remove(&e.id())

@@ -61,6 +61,8 @@ async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> S
         // Nothing was committed: Telegram delivers it again; the dedupe makes that safe.
         Err(e) => {
             tracing::error!(error = %e, "webhook update not handled");
+            gridline_shared::metrics::COUNTERS
+                .handler_error(gridline_shared::metrics::Component::Bot);
             StatusCode::INTERNAL_SERVER_ERROR
         }
     }

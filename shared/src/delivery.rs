@@ -596,6 +596,7 @@ impl<T: Transport> Inner<T> {
         self.paused_until.fetch_max(until, Ordering::SeqCst);
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.stats.flood_pauses.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::COUNTERS.flood_429.inc();
         tracing::warn!(
             seconds = wait.as_secs_f64(),
             "flood control: every sender pauses"
@@ -837,6 +838,7 @@ async fn record_rows(
         );
         let update = match done {
             Done::Sent { message_id, at } => {
+                crate::metrics::COUNTERS.messages_sent.inc();
                 if let Some(s) = stats {
                     s.sent.fetch_add(1, Ordering::Relaxed);
                 }
@@ -859,6 +861,7 @@ async fn record_rows(
                     )
             }
             Done::Failed(reason) => {
+                crate::metrics::COUNTERS.messages_failed.inc();
                 if let Some(s) = stats {
                     s.failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -953,7 +956,10 @@ pub async fn record_held(
             reason,
         },
         SendOutcome::Uncertain(reason) => Done::Uncertain(reason),
-        SendOutcome::RetryAfter(wait) => release(Utc::now() + chrono_dur(wait), Some(FLOOD)),
+        SendOutcome::RetryAfter(wait) => {
+            crate::metrics::COUNTERS.flood_429.inc();
+            release(Utc::now() + chrono_dur(wait), Some(FLOOD))
+        }
     };
     record_rows(db, owner, None, &[(row, done)]).await
 }

@@ -25,6 +25,8 @@ mod import;
 mod lifecycle;
 mod notices;
 mod notices_panel;
+mod ops_backup;
+mod ops_metrics;
 mod panel_auth;
 mod panel_browser;
 mod panel_inbox;

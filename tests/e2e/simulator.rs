@@ -116,7 +116,7 @@ db_test!(
     simulator_binds_files_a_photo_incident_and_follows_it,
     |t: TestDb| async move {
         let w = panel_world(&t).await;
-        let app = spawn_app_with(&t, |_| {}).await;
+        let app = spawn_app_with(&t, |s| s.simulator = Some(true)).await;
         let c = app.login("changle").await;
         let madong = member_by_phone(&t.db, UNBOUND_PHONE).await;
 
@@ -341,7 +341,11 @@ db_test!(
         let w = panel_world(&t).await;
         let madong = member_by_phone(&t.db, UNBOUND_PHONE).await;
         let small = 64 * 1024;
-        let app = spawn_app_with(&t, |s| s.max_file_bytes = small).await;
+        let app = spawn_app_with(&t, |s| {
+            s.max_file_bytes = small;
+            s.simulator = Some(true);
+        })
+        .await;
 
         // Out of scope: 安仁's secretary cannot see 长乐's member (404 on every route).
         let anren = app.login("anren").await;
@@ -482,8 +486,9 @@ db_test!(
             "no draft from a refused file"
         );
 
-        // Turned off: every route is 404 and the nav has no entry.
-        let off = spawn_app_with(&t, |s| s.simulator = false).await;
+        // Turned off (and by default, as in production): every route is 404 and the nav has
+        // no entry.
+        let off = spawn_app_with(&t, |s| s.simulator = Some(false)).await;
         let c = off.login("changle").await;
         for p in [
             "/simulator",
@@ -500,6 +505,11 @@ db_test!(
             )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert!(!c.get("/inbox").await.body.contains("href=\"/simulator\""));
+        // Not set at all (a production server's settings): off too.
+        let unset = spawn_app_with(&t, |s| s.simulator = None).await;
+        let c = unset.login("changle").await;
+        assert_eq!(c.get("/simulator").await.status, StatusCode::NOT_FOUND);
         assert!(!c.get("/inbox").await.body.contains("href=\"/simulator\""));
     }
 );

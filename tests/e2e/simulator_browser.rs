@@ -16,7 +16,7 @@ use gridline_shared::outbox::{MessageKind, OutgoingMessage, enqueue_to_member};
 use gridline_shared::simulator;
 use gridline_tests::TestDb;
 use gridline_tests::panel::{
-    PASSWORD, install_crypto_provider, member_by_phone, panel_world, reload, spawn_app,
+    PASSWORD, install_crypto_provider, member_by_phone, panel_world, reload, spawn_app_with,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -167,7 +167,7 @@ async fn browser_simulator_binds_files_and_follows_an_incident() {
     let t = TestDb::sqlite().await;
     let w = panel_world(&t).await;
     let madong = member_by_phone(&t.db, UNBOUND_PHONE).await;
-    let app = spawn_app(&t).await;
+    let app = spawn_app_with(&t, |s| s.simulator = Some(true)).await;
     let driver = start_driver(&chromedriver).await;
     let c = browser(&driver).await;
     c.set_window_size(1366, 1060).await.unwrap();

@@ -41,6 +41,8 @@ impl Drop for TestApp {
 }
 
 /// Starts the panel on the test database (a free port on 127.0.0.1) and returns its address.
+/// Its settings are production's defaults: the chat simulator is off (tests of it turn it on
+/// with `spawn_app_with(&t, |s| s.simulator = Some(true))`).
 pub async fn spawn_app(t: &TestDb) -> TestApp {
     spawn_app_with(t, |_| {}).await
 }

@@ -51,6 +51,8 @@ impl From<CoreError> for ApiError {
             CoreError::Invalid(_) => bad_request(),
             other => {
                 tracing::error!(error = %other, "api request failed");
+                gridline_shared::metrics::COUNTERS
+                    .handler_error(gridline_shared::metrics::Component::Panel);
                 ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         }

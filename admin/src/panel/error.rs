@@ -160,6 +160,8 @@ impl IntoResponse for PanelError {
         let status = self.status();
         if status.is_server_error() && !matches!(self, PanelError::Busy) {
             tracing::error!(error = %self, "panel request failed");
+            gridline_shared::metrics::COUNTERS
+                .handler_error(gridline_shared::metrics::Component::Panel);
         } else {
             tracing::debug!(error = %self, "panel request refused");
         }

@@ -143,7 +143,7 @@ impl CurrentUser {
             .filter(|n| !n.admin_only || self.user.role.is_admin())
             // The chat simulator: only when turned on, for staff who may act.
             .filter(|n| {
-                n.key != "simulator" || (state.settings.simulator && self.user.role.can_act())
+                n.key != "simulator" || (state.settings.simulator_on() && self.user.role.can_act())
             })
             .map(|n| NavItem {
                 href: n.href,

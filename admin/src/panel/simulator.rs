@@ -50,7 +50,7 @@ pub fn routes() -> Router<AppState> {
 
 /// 404 when the simulator is turned off; staff who may act only (it files reports).
 fn enabled(state: &AppState, user: &CurrentUser) -> Result<(), PanelError> {
-    if !state.settings.simulator {
+    if !state.settings.simulator_on() {
         return Err(PanelError::NotFound);
     }
     user.require_actor()

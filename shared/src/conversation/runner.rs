@@ -221,6 +221,7 @@ pub async fn handle_durable(
     }
     let mut outcome = run(&*txn, incoming, settings, durable, now).await?;
     txn.commit().await?;
+    crate::metrics::COUNTERS.updates_handled.inc();
     for (notice_id, member_id, lang) in std::mem::take(&mut outcome.acks) {
         let replies = route_notice_ack(db, notice_id, member_id, lang).await?;
         outcome.replies.extend(replies);
