@@ -4,6 +4,10 @@
 //! and changes nothing, and a corrected file updates people in place. Rows that failed
 //! validation are reported and leave nothing behind (not even their areas). The whole import
 //! is one transaction.
+//!
+//! Only members inside the importer's scope are matched by phone. A row whose phone belongs to
+//! a member outside it is refused ([`Problem::RosterPhoneUnavailable`], worded so it does not
+//! say the number exists) and that member is not touched: not renamed, moved or shown.
 
 use std::collections::{HashMap, HashSet};
 

@@ -4,6 +4,11 @@
 //! workbook) and returns every data row either as a validated [`RosterRow`] or as a [`BadRow`]
 //! with the reason, in file order. It is pure: no database, no file system.
 //!
+//! XLSX and XLSB sheets are read cell by cell (never into a grid as large as the cells' extent:
+//! a 1.5 KB file with cells at A1 and XFD1048576 would ask for rows × columns); a sheet with
+//! cells beyond [`MAX_SHEET_ROWS`], [`MAX_SHEET_COLUMNS`] or [`MAX_SHEET_CELLS`] is refused
+//! ([`RosterError::TooLarge`]).
+//!
 //! Row numbers are the ones a clerk sees in Excel: the header is row 1 (when it is on the first
 //! line) and blank lines count, so "row 5" is the fifth line of the sheet.
 
