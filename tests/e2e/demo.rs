@@ -482,10 +482,23 @@ async fn readme_run_command_prints_where_and_how_to_log_in() {
         .unwrap_or_else(|| panic!("no password in {line:?}"))
         .to_owned();
     let c = panel_client(&url);
-    assert_eq!(
-        c.login("admin", &password).await.status,
-        reqwest::StatusCode::SEE_OTHER
-    );
+    let login = c.login("admin", &password).await;
+    assert_eq!(login.status, reqwest::StatusCode::SEE_OTHER);
+    // The printed password is changed first (issue 11); then the panel opens.
+    assert_eq!(login.location().as_deref(), Some("/password"));
+    let token = c.get("/password").await.csrf();
+    let changed = c
+        .post_raw(
+            "/password",
+            &[
+                ("csrf_token", token.as_str()),
+                ("current", password.as_str()),
+                ("new", "the county's own admin passphrase"),
+                ("confirm", "the county's own admin passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, reqwest::StatusCode::SEE_OTHER);
     let inbox = c.get("/inbox").await;
     assert_eq!(inbox.status, reqwest::StatusCode::OK);
     // A fresh county: no reports.
