@@ -212,7 +212,7 @@ mod tests {
     const LOOPBACK: &str = "127.0.0.1";
 
     fn ip(s: &str) -> Option<IpAddr> {
-        Some(s.parse().unwrap())
+        Some(s.parse().expect("an address"))
     }
 
     #[test]
@@ -264,7 +264,7 @@ mod tests {
         let mut f = DbFigures::default();
         f.reports_by_state.insert("submitted", 3);
         f.outbox_by_status.insert("pending", 2);
-        let text = render(&f).unwrap();
+        let text = render(&f).expect("rendered");
         assert!(
             text.contains("gridline_reports{state=\"submitted\"} 3"),
             "{text}"

@@ -117,12 +117,14 @@ mod tests {
     use super::*;
 
     fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("a time")
+            .with_timezone(&Utc)
     }
 
     #[test]
     fn the_next_backup_is_at_the_county_time_of_day() {
-        let three = chrono::NaiveTime::from_hms_opt(3, 0, 0).unwrap();
+        let three = chrono::NaiveTime::from_hms_opt(3, 0, 0).expect("03:00");
         // 10:00 county time (02:00 UTC): tomorrow 03:00 county time = 19:00 UTC today.
         assert_eq!(
             next_backup_at(utc("2026-12-08T02:00:00Z"), three),

@@ -248,6 +248,7 @@ pub fn rotate(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, BackupError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

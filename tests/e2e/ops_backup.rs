@@ -98,6 +98,7 @@ fn serve(cwd: &Path, url: &str) -> (std::process::Child, String) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("gridline serve never said where it listens");
 }
 
