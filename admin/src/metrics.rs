@@ -142,26 +142,30 @@ pub fn render(figures: &DbFigures) -> Result<String, std::fmt::Error> {
     reg.register("outbox_messages", "Outbox rows by status", outbox);
 
     let c = &COUNTERS;
-    reg.register(
-        "messages_sent",
-        "Messages delivered to the messenger by this process",
-        counter(c.messages_sent.get()),
-    );
-    reg.register(
-        "messages_failed",
-        "Messages given up by this process",
-        counter(c.messages_failed.get()),
-    );
-    reg.register(
-        "flood_control",
-        "Flood-control answers (HTTP 429) from the messenger",
-        counter(c.flood_429.get()),
-    );
-    reg.register(
-        "updates_handled",
-        "Messenger updates handled by the conversation core (repeats excluded)",
-        counter(c.updates_handled.get()),
-    );
+    for (name, help, value) in [
+        (
+            "messages_sent",
+            "Messages delivered to the messenger by this process",
+            &c.messages_sent,
+        ),
+        (
+            "messages_failed",
+            "Messages given up by this process",
+            &c.messages_failed,
+        ),
+        (
+            "flood_control",
+            "Flood-control answers (HTTP 429) from the messenger",
+            &c.flood_429,
+        ),
+        (
+            "updates_handled",
+            "Messenger updates handled by the conversation core (repeats excluded)",
+            &c.updates_handled,
+        ),
+    ] {
+        reg.register(name, help, counter(value.get()));
+    }
     let errors = Family::<ComponentLabel, Counter>::default();
     for comp in Component::ALL {
         errors
@@ -175,26 +179,30 @@ pub fn render(figures: &DbFigures) -> Result<String, std::fmt::Error> {
         "Requests (panel, API) answered with a server error, and updates that could not be handled",
         errors,
     );
-    reg.register(
-        "scheduler_runs",
-        "Scheduler steps completed",
-        counter(c.scheduler_runs.get()),
-    );
-    reg.register(
-        "scheduler_failures",
-        "Scheduler steps that failed",
-        counter(c.scheduler_failures.get()),
-    );
-    reg.register(
-        "backups_written",
-        "Daily backups written",
-        counter(c.backups_written.get()),
-    );
-    reg.register(
-        "backups_failed",
-        "Daily backups that failed",
-        counter(c.backups_failed.get()),
-    );
+    for (name, help, value) in [
+        (
+            "scheduler_runs",
+            "Scheduler steps completed",
+            &c.scheduler_runs,
+        ),
+        (
+            "scheduler_failures",
+            "Scheduler steps that failed",
+            &c.scheduler_failures,
+        ),
+        (
+            "backups_written",
+            "Daily backups written",
+            &c.backups_written,
+        ),
+        (
+            "backups_failed",
+            "Daily backups that failed",
+            &c.backups_failed,
+        ),
+    ] {
+        reg.register(name, help, counter(value.get()));
+    }
 
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &reg)?;

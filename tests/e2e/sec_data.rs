@@ -253,6 +253,35 @@ db_test!(
                 .is_err()
         );
 
+        // A secretary of another town: the member is not found, and nothing changes.
+        gridline_tests::panel::import_csv(
+            &t.db,
+            "镇街,村社区,网格,微网格,微网格长,手机号\n安仁镇,安仁社区,第1网格,第1网格-1号微网格,万丽,19900002266\n",
+        )
+        .await;
+        let anren = areas::resolve_names(t.db.conn(), "安仁镇/安仁社区")
+            .await
+            .unwrap();
+        make_staff(
+            &t.db,
+            "anren",
+            gridline_shared::domain::StaffRole::Secretary,
+            &anren,
+        )
+        .await;
+        let other = app.login("anren").await;
+        for change in ["code", "unbind"] {
+            let r = other
+                .post_from(
+                    "/roster",
+                    &format!("/roster/members/{}/{change}", ma.id),
+                    &[],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{change}: {}", r.body);
+        }
+        assert_eq!(reload_member(t, ma.id).await.bind_code, ma.bind_code);
+
         // The secretary sees codes and the sheet.
         let s = app.login("changle").await;
         let page = s.get("/roster").await;
